@@ -1,0 +1,53 @@
+"""Configuration: one `Settings` object (environment prefix ASSISTANT_), read only at the edges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    data_dir: Path = Path("data")  # SQLite store: sessions, feedback
+
+    # embedding
+    embedder: str = "sentence-transformers"  # or "hash" (tests, throwaway indexes)
+    model: str = "m3e-small"  # any sentence-transformers name or local path
+    hash_dim: int = 256
+    embed_batch_size: int = 32
+
+    # chunking
+    chunk_max_chars: int = 600
+
+    # index
+    ann_threshold: int = 50_000  # above this many clauses the dense index is approximate (HNSW)
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+
+    # retrieval
+    fetch_k: int = 50  # over-fetch per side before fusion
+    rrf_k: int = 60
+    max_k: int = 100
+
+    # answers
+    min_dense_score: float = 0.0  # calibrated refusal threshold lives in the answer stage
+    llm_base_url: str = ""  # optional OpenAI-compatible endpoint; empty = off
+    llm_model: str = ""
+    llm_api_key: str = ""
+
+    # conversation
+    session_ttl_s: int = 7 * 24 * 3600
+    max_turns: int = 50
+
+    # service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str = ""  # empty: admin routes off
+    cors_origins: list[str] = []
+    rate_limit: str = "60/minute"
+    max_message_chars: int = 1000
+    max_upload_bytes: int = 10 * 1024 * 1024

@@ -1,0 +1,236 @@
+"""Corpus stage: read policy files from `corpus/` into `Document`s.
+
+Scraped government pages carry navigation bars, search-box labels, advertising phone numbers,
+"来源:" lines and trailing related-links lists; these are removed here so they never become
+clauses. The text that remains stays faithful to the source (normalisation happens at indexing).
+Metadata (title, issuer, region, date, 文号) is read from the text; a `<stem>.meta.json`
+sidecar fills the gaps (and its "override" object wins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from assistant.schema import CorpusError, Document
+
+SUPPORTED_SUFFIXES = (".txt",)
+
+_BOILERPLATE_LINE = re.compile(
+    r"^\s*(?:"
+    r"首\s*页(?:\s+\S{2,6}){2,}"  # navigation bar: 首 页 区县招商 产业园区 …
+    r"|精确检索|开始检索|高级检索|站内搜索|搜\s*索"
+    r"|(?:加盟|招商|咨询|服务|联系)(?:电话|热线)\s*[:：].*"
+    r"|【[^】]{0,20}】\s*相关(?:法规|链接|文章|政策)"
+    r"|(?:相关(?:链接|文章|阅读|推荐)|上一篇|下一篇|打印本页|关闭窗口|返回顶部|分享到).{0,40}"
+    r")\s*$"
+)
+_SOURCE_LINE = re.compile(r"^\s*(?:来源|信息来源|文章来源)\s*[:：]")
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+_LEADING_DATE = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}")
+
+_DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,10}\s*[〔\[［(（]\s*\d{4}\s*[〕\]］)）]\s*\d{1,4}\s*号")
+_CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+_PUBLIC_MARK = re.compile(r"[（(]\s*此件(?:主动|依申请)?公开\s*[)）]")
+_INNER_TITLE = re.compile(r"(?:现将|关于印发|关于批转[^《]{0,30}|拟定的)《([^》]{4,60})》")
+_REGION = re.compile(r"((?:[\u4e00-\u9fa5]{2,3}省)?(?:[\u4e00-\u9fa5]{2,3}市)?[\u4e00-\u9fa5]{2,4}(?:区|县|经济开发区|高新区|开发区))")
+_CITY = re.compile(r"^([\u4e00-\u9fa5]{2,3}市)")
+
+
+def read_text(path: Path) -> str:
+    """Decode a text file: UTF-8 (with or without BOM), else GB18030; clear error otherwise."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    if not raw.strip():
+        raise CorpusError(f"{path.name}: file is empty")
+    if b"\x00" in raw[:4096]:
+        raise CorpusError(f"{path.name}: looks like a binary file, not text")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding == "gb18030" and not _mostly_cjk_or_ascii(text):
+            break
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    raise CorpusError(f"{path.name}: not valid UTF-8 or GB18030 text")
+
+
+def _mostly_cjk_or_ascii(text: str) -> bool:
+    # gb18030 decodes almost any byte string; reject results that are mostly rare symbols.
+    good = sum(1 for ch in text if ch.isascii() or "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
+    return good >= 0.9 * len(text)
+
+
+def clean(text: str) -> str:
+    """Remove web boilerplate lines and the trailing related-links list; keep everything else as is."""
+    lines = text.split("\n")
+    # "来源:…" closes the article on scraped pages; what follows is a related-links list.
+    for i in range(len(lines) - 1, -1, -1):
+        if _SOURCE_LINE.match(lines[i]) and i >= len(lines) * 0.5:
+            lines = lines[:i]
+            break
+    lines = [ln for ln in lines if not _BOILERPLATE_LINE.match(ln)]
+    lines = _drop_trailing_link_list(lines)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+def _drop_trailing_link_list(lines: list[str]) -> list[str]:
+    # A related-links list alternates titles with dates ("…实施方案" / "2022-10-18…"); cut it from the end.
+    end = len(lines)
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    cut = end
+    i = end - 1
+    while i >= 0:
+        line = lines[i]
+        if _DATE_ONLY.match(line) or _LEADING_DATE.match(line):
+            cut = i
+            i -= 1
+            continue
+        if i + 1 < end and _LEADING_DATE.match(lines[i + 1]) and len(line.strip()) <= 60:
+            cut = i
+            i -= 1
+            continue
+        break
+    return lines[:cut] if cut < end else lines
+
+
+def extract_metadata(text: str) -> dict:
+    """Title, issuer, region, level, date and 文号 as the text states them (empty where it doesn't)."""
+    head = text[:1500]
+    meta: dict = {}
+    for line in head.split("\n")[:12]:
+        m = _DOC_NUMBER.fullmatch(line.strip())
+        if m:
+            meta["doc_number"] = re.sub(r"\s+", "", m.group(0))
+            break
+    pub = _PUBLIC_MARK.search(head)
+    window = head[: pub.start()] if pub else head[:600]
+    dates = list(_CN_DATE.finditer(window))
+    if dates:
+        y, mo, d = dates[-1].groups()
+        meta["date"] = f"{int(y):04d}-{int(mo):02d}-{int(d):02d}"
+    m = _INNER_TITLE.search(re.sub(r"\s+", "", head))
+    if m:
+        meta["title"] = m.group(1)
+    notice = re.sub(r"\s+", "", head.split("\n\n")[0] if "关于" in head.split("\n\n")[0] else head.split("\n")[0])
+    m = re.match(r"(.{2,40}?)(?:关于|印发)", notice)
+    if m and ("政府" in m.group(1) or "局" in m.group(1) or "委" in m.group(1)):
+        meta["issuer"] = m.group(1).rstrip("印发")
+    region_src = meta.get("issuer", "") + " " + meta.get("title", "")
+    m = _REGION.search(region_src)
+    if m:
+        region = m.group(1)
+        city = _CITY.match(meta.get("issuer", ""))
+        if city and not region.startswith(city.group(1)):
+            region = city.group(1) + region
+        meta["region"] = region
+        meta["level"] = "开发区" if "开发区" in region else ("县" if region.endswith("县") else "区")
+    elif _CITY.match(meta.get("issuer", "")):
+        meta["region"] = _CITY.match(meta["issuer"]).group(1)
+        meta["level"] = "市"
+    return meta
+
+
+def load_sidecar(path: Path) -> dict:
+    """Read `<stem>.meta.json` next to a corpus file; {} when absent."""
+    side = path.with_name(path.stem + ".meta.json")
+    if not side.exists():
+        return {}
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CorpusError(f"{side.name}: invalid metadata sidecar ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CorpusError(f"{side.name}: metadata sidecar must be a JSON object")
+    return data
+
+
+def build_document(text: str, source: str, doc_id: str, sidecar: dict | None = None) -> Document:
+    """Clean a raw text and assemble its Document with text-derived metadata plus the sidecar."""
+    cleaned = clean(text)
+    if not cleaned.strip():
+        raise CorpusError(f"{source}: no text left after removing boilerplate")
+    meta = extract_metadata(cleaned)
+    sidecar = dict(sidecar or {})
+    override = sidecar.pop("override", {}) or {}
+    for key, value in sidecar.items():
+        if value not in ("", None) and not meta.get(key):
+            meta[key] = value
+    meta.update(override)
+    title = meta.get("title") or Path(source).stem
+    return Document(
+        doc_id=str(meta.get("doc_id") or doc_id),
+        title=title,
+        text=cleaned,
+        source=source,
+        issuer=meta.get("issuer", ""),
+        region=meta.get("region", ""),
+        level=meta.get("level", ""),
+        date=meta.get("date", ""),
+        doc_number=meta.get("doc_number", ""),
+        title_inferred=bool(meta.get("title_inferred", False)),
+    )
+
+
+def load_file(path: Path) -> Document:
+    """Load one corpus file (raises CorpusError naming the file)."""
+    path = Path(path)
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise CorpusError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; expected {', '.join(SUPPORTED_SUFFIXES)}")
+    return build_document(read_text(path), path.name, path.stem, load_sidecar(path))
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """The document files of a corpus folder, sorted (sidecars and hidden files excluded)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder not found: {folder}")
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".meta.json") and p.suffix.lower() != ".md"
+    )
+
+
+def load_corpus(folder: Path) -> tuple[list[Document], list[CorpusError]]:
+    """Load every document of a folder; a bad file is reported, never stops the others."""
+    docs: list[Document] = []
+    errors: list[CorpusError] = []
+    seen: dict[str, str] = {}
+    for path in corpus_files(folder):
+        try:
+            doc = load_file(path)
+        except CorpusError as exc:
+            errors.append(exc)
+            continue
+        if doc.doc_id in seen:
+            errors.append(CorpusError(f"{path.name}: doc_id {doc.doc_id!r} already used by {seen[doc.doc_id]}"))
+            continue
+        seen[doc.doc_id] = path.name
+        docs.append(doc)
+    return docs, errors
+
+
+def corpus_hash(folder: Path) -> str:
+    """Content hash of the corpus files and sidecars: what decides whether the index is stale."""
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            h.update(path.name.encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def with_text(doc: Document, text: str) -> Document:
+    """A copy of a document with other text (used by tests and generated corpora)."""
+    return replace(doc, text=text)

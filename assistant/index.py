@@ -1,0 +1,336 @@
+"""Index stage: dense (FAISS, inner product over normalised vectors) + lexical (BM25 over jieba
+tokens) in one id space, saved as a readable directory and swapped in atomically.
+
+Layout: manifest.json (written last), clauses.jsonl, documents.jsonl, hashes.json, dense.faiss, bm25/.
+A directory without a valid manifest never loads. faiss and bm25s are imported here only, lazily.
+The class is the small interface (build, dense search, lexical search, save, load) that a
+distributed engine could implement instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from assistant.schema import Clause, Document, IndexMissingError, StaleIndexError
+from assistant.text import normalize, tokenize
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def _bm25s():
+    import bm25s
+
+    return bm25s
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    from assistant import __version__
+
+    out["assistant"] = __version__
+    return out
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    documents: int
+    clauses: int
+    embedded: int  # clauses whose vectors were computed (the rest came from the cache)
+    seconds: float
+    dense_index: str
+
+
+class PolicyIndex:
+    """Clauses plus their dense and lexical indexes, sharing row numbers as ids."""
+
+    def __init__(self, clauses: list[Clause], documents: list[dict], dense, bm25, manifest: dict, hashes: list[str]):
+        self.clauses = clauses
+        self.documents = documents
+        self.dense = dense
+        self.bm25 = bm25
+        self.manifest = manifest
+        self.hashes = hashes
+        self._by_id = {c.clause_id: i for i, c in enumerate(clauses)}
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_clauses(
+        cls,
+        clauses: Sequence[Clause],
+        embedder,
+        documents: Iterable[dict] = (),
+        corpus_hash: str = "",
+        ann_threshold: int = 50_000,
+        hnsw_m: int = 32,
+        hnsw_ef_search: int = 128,
+        batch_size: int = 32,
+        cached: dict[str, np.ndarray] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        extra_manifest: dict | None = None,
+    ) -> tuple["PolicyIndex", BuildStats]:
+        """Embed (reusing cached vectors by text hash) and index clauses in memory."""
+        started = time.perf_counter()
+        clauses = list(clauses)
+        texts = [normalize(c.index_text()) for c in clauses]
+        hashes = [text_hash(t) for t in texts]
+        cached = cached or {}
+        todo = [i for i, h in enumerate(hashes) if h not in cached]
+        dim = embedder.dim
+        vectors = np.zeros((len(clauses), dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            if h in cached and cached[h].shape[0] == dim:
+                vectors[i] = cached[h]
+        step = max(batch_size * 4, 64)
+        for s in range(0, len(todo), step):
+            batch = todo[s : s + step]
+            vectors[batch] = embedder.encode([texts[i] for i in batch], batch_size=batch_size)
+            if progress:
+                progress(min(s + step, len(todo)), len(todo))
+        faiss = _faiss()
+        if len(clauses) > ann_threshold:
+            dense = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            dense.hnsw.efConstruction = 80
+            dense.hnsw.efSearch = hnsw_ef_search
+            kind = "hnsw"
+        else:
+            dense = faiss.IndexFlatIP(dim)
+            kind = "flat"
+        if len(clauses):
+            dense.add(vectors)
+        bm25 = _bm25s().BM25()
+        if clauses:
+            bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+        docs = list(documents)
+        manifest = {
+            "format": FORMAT_VERSION,
+            "model": embedder.name,
+            "dim": dim,
+            "corpus_hash": corpus_hash,
+            "counts": {"documents": len(docs), "clauses": len(clauses)},
+            "dense_index": kind,
+            "hnsw": {"m": hnsw_m, "ef_search": hnsw_ef_search} if kind == "hnsw" else None,
+            "versions": _versions(),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **(extra_manifest or {}),
+        }
+        index = cls(clauses, docs, dense, bm25, manifest, hashes)
+        seconds = time.perf_counter() - started
+        manifest["build_seconds"] = round(seconds, 3)
+        return index, BuildStats(len(docs), len(clauses), len(todo), seconds, kind)
+
+    # -- search ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.clauses)
+
+    def get(self, clause_id: str) -> Clause | None:
+        i = self._by_id.get(clause_id)
+        return self.clauses[i] if i is not None else None
+
+    def row(self, clause_id: str) -> int | None:
+        return self._by_id.get(clause_id)
+
+    def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k rows by inner product; `allowed` (row ids) restricts the search."""
+        n = len(self.clauses)
+        if n == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        k = min(k, n if allowed is None else len(allowed))
+        faiss = _faiss()
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        params = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            if self.manifest.get("dense_index") == "hnsw":
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.dense.hnsw.efSearch, k))
+            else:
+                params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.dense.search(query, k, params=params) if params else self.dense.search(query, k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def lexical_search(self, tokens: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k rows by BM25; tokens unknown to the vocabulary simply score nothing."""
+        if not tokens or not self.clauses or k <= 0:
+            return []
+        scores = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        if allowed is not None:
+            mask = np.full(scores.shape, -1.0, dtype=np.float32)
+            mask[allowed] = scores[allowed]
+            scores = mask
+        k = min(k, int((scores > 0).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top]
+
+    def vectors_by_hash(self) -> dict[str, np.ndarray]:
+        """The stored vectors keyed by text hash: the embedding cache for the next build."""
+        if not self.clauses:
+            return {}
+        vecs = self.dense.reconstruct_n(0, len(self.clauses))
+        return {h: vecs[i] for i, h in enumerate(self.hashes)}
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, out_dir: Path) -> None:
+        """Write into a sibling temp dir, manifest last, then swap it in by rename."""
+        out_dir = Path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{time.time_ns()}"
+        tmp.mkdir()
+        try:
+            with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as f:
+                for c in self.clauses:
+                    f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+            with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
+                for d in self.documents:
+                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
+            (tmp / "hashes.json").write_text(json.dumps(self.hashes), encoding="utf-8")
+            _faiss().write_index(self.dense, str(tmp / "dense.faiss"))
+            if self.clauses:
+                self.bm25.save(str(tmp / "bm25"), show_progress=False)
+            (tmp / MANIFEST).write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{time.time_ns()}"
+            if out_dir.exists():
+                os.rename(out_dir, old)
+            os.rename(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, index_dir: Path) -> "PolicyIndex":
+        """Load a saved index; a directory without a valid manifest raises IndexMissingError."""
+        index_dir = Path(index_dir)
+        manifest = read_manifest(index_dir)
+        if manifest is None:
+            raise IndexMissingError(f"no valid index at {index_dir} (run `python -m assistant build`)")
+        try:
+            with open(index_dir / "clauses.jsonl", encoding="utf-8") as f:
+                clauses = [Clause.from_dict(json.loads(line)) for line in f if line.strip()]
+            documents = []
+            if (index_dir / "documents.jsonl").exists():
+                with open(index_dir / "documents.jsonl", encoding="utf-8") as f:
+                    documents = [json.loads(line) for line in f if line.strip()]
+            hashes = json.loads((index_dir / "hashes.json").read_text(encoding="utf-8"))
+            dense = _faiss().read_index(str(index_dir / "dense.faiss"))
+            if manifest.get("dense_index") == "hnsw":
+                dense.hnsw.efSearch = (manifest.get("hnsw") or {}).get("ef_search", 128)
+            bm25 = _bm25s().BM25.load(str(index_dir / "bm25")) if clauses else _bm25s().BM25()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise IndexMissingError(f"index at {index_dir} is damaged ({exc}); rebuild it") from exc
+        if len(clauses) != dense.ntotal or len(hashes) != len(clauses):
+            raise IndexMissingError(f"index at {index_dir} is inconsistent; rebuild it")
+        return cls(clauses, documents, dense, bm25, manifest, hashes)
+
+
+def read_manifest(index_dir: Path) -> dict | None:
+    """The manifest of an index directory, or None when absent or unreadable."""
+    try:
+        manifest = json.loads((Path(index_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == FORMAT_VERSION else None
+
+
+def stale_reason(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars: int) -> str | None:
+    """Why the index must be rebuilt ("missing", "corpus changed", …), or None when it is current."""
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        return "missing"
+    if manifest.get("corpus_hash") != corpus_hash:
+        return "corpus changed"
+    if manifest.get("model") != model:
+        return f"model changed ({manifest.get('model')} → {model})"
+    if manifest.get("chunk_max_chars") != chunk_max_chars:
+        return "chunking settings changed"
+    return None
+
+
+def document_record(doc: Document, clause_count: int) -> dict:
+    """Document metadata as stored in documents.jsonl (text excluded)."""
+    d = asdict(doc)
+    d.pop("text")
+    d["clause_count"] = clause_count
+    return d
+
+
+def build(
+    documents: Sequence[Document],
+    embedder,
+    out_dir: Path,
+    corpus_hash: str,
+    chunk_max_chars: int = 600,
+    ann_threshold: int = 50_000,
+    hnsw_m: int = 32,
+    hnsw_ef_search: int = 128,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[PolicyIndex, BuildStats]:
+    """Chunk, extract facts, embed (reusing the previous index's vectors) and save atomically."""
+    from assistant.chunk import split
+    from assistant.facts import attach_facts
+
+    clauses: list[Clause] = []
+    records = []
+    for doc in documents:
+        doc_clauses = [attach_facts(c) for c in split(doc, max_chars=chunk_max_chars)]
+        clauses.extend(doc_clauses)
+        records.append(document_record(doc, len(doc_clauses)))
+    cached: dict[str, np.ndarray] = {}
+    previous = read_manifest(out_dir)
+    if previous and previous.get("model") == embedder.name and previous.get("dim") == embedder.dim:
+        try:
+            cached = PolicyIndex.load(out_dir).vectors_by_hash()
+        except (IndexMissingError, RuntimeError):
+            cached = {}
+    index, stats = PolicyIndex.from_clauses(
+        clauses,
+        embedder,
+        documents=records,
+        corpus_hash=corpus_hash,
+        ann_threshold=ann_threshold,
+        hnsw_m=hnsw_m,
+        hnsw_ef_search=hnsw_ef_search,
+        batch_size=batch_size,
+        cached=cached,
+        progress=progress,
+        extra_manifest={"chunk_max_chars": chunk_max_chars},
+    )
+    index.save(out_dir)
+    return index, stats
+
+
+def require_current(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars: int) -> None:
+    """Raise StaleIndexError (or IndexMissingError) unless the index matches corpus and model."""
+    reason = stale_reason(index_dir, corpus_hash, model, chunk_max_chars)
+    if reason == "missing":
+        raise IndexMissingError(f"no index at {index_dir} (run `python -m assistant build`)")
+    if reason:
+        raise StaleIndexError(f"index at {index_dir} is stale: {reason} (run `python -m assistant build`)")

@@ -1,0 +1,135 @@
+"""Retrieve stage: hybrid search over the index.
+
+Over-fetch from the dense and the lexical side, fuse by reciprocal rank (a pure function), and
+apply filters (region, document, department) inside both searches, so a filter never empties a
+result that exists. Abbreviations enterprises type (高企, 新三板) are expanded before embedding;
+the lexical side maps them through the shared tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.schema import Hit, QueryError
+from assistant.text import expand_aliases, normalize, tokenize
+
+MODES = ("hybrid", "dense", "bm25")
+MAX_QUERY_CHARS = 1000
+
+
+def rrf(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: score(d) = Σ 1/(k + rank), ranks from 1; ties keep first-seen order."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, 1):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+@dataclass(frozen=True)
+class Filters:
+    region: str | None = None
+    doc_id: str | None = None
+    department: str | None = None
+
+    def active(self) -> bool:
+        return bool(self.region or self.doc_id or self.department)
+
+
+def _matches_region(clause_region: str, wanted: str) -> bool:
+    # "蓟州区" or "蓟州" finds "天津市蓟州区"; "天津市" finds the 市 and every 区 document in it.
+    return wanted.strip() in clause_region
+
+
+class Retriever:
+    """Hybrid search over one PolicyIndex with one embedder."""
+
+    def __init__(self, index, embedder, fetch_k: int = 50, rrf_k: int = 60, max_k: int = 100):
+        self.index = index
+        self.embedder = embedder
+        self.fetch_k = fetch_k
+        self.rrf_k = rrf_k
+        self.max_k = max_k
+        if index.manifest.get("model") not in (None, embedder.name):
+            raise QueryError(f"index was built with {index.manifest.get('model')}, not {embedder.name}")
+
+    def allowed_rows(self, filters: Filters) -> np.ndarray | None:
+        """Row ids that pass the filters, or None when no filter is set."""
+        if not filters.active():
+            return None
+        rows = [
+            i
+            for i, c in enumerate(self.index.clauses)
+            if (not filters.region or _matches_region(c.region, filters.region))
+            and (not filters.doc_id or c.doc_id == filters.doc_id)
+            and (not filters.department or filters.department in c.department)
+        ]
+        return np.asarray(rows, dtype=np.int64)
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        region: str | None = None,
+        doc_id: str | None = None,
+        department: str | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """The k best clauses for a query; empty when the query has no searchable content."""
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError("query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryError(f"query is too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+        if not isinstance(k, int) or k < 1:
+            raise QueryError(f"k must be a positive integer, got {k!r}")
+        if mode not in MODES:
+            raise QueryError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        k = min(k, self.max_k, len(self.index))
+        if k == 0:
+            return []
+        filters = Filters(region or None, doc_id or None, department or None)
+        allowed = self.allowed_rows(filters)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        tokens = tokenize(query)
+        if not tokens and not re.search(r"[0-9A-Za-z\u4e00-\u9fff]", normalize(query)):
+            return []  # only punctuation or symbols: nothing to search for
+        fetch = max(self.fetch_k, k)
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if mode in ("hybrid", "dense") and tokens:
+            vector = self.embedder.encode([expand_aliases(normalize(query))])[0]
+            dense = self.index.dense_search(vector, fetch, allowed)
+        if mode in ("hybrid", "bm25"):
+            lexical = self.index.lexical_search(tokens, fetch, allowed)
+        dense_rank = {row: r for r, (row, _) in enumerate(dense, 1)}
+        lexical_rank = {row: r for r, (row, _) in enumerate(lexical, 1)}
+        dense_score = dict(dense)
+        lexical_score = dict(lexical)
+        if mode == "dense":
+            fused = [(row, s) for row, s in dense]
+        elif mode == "bm25":
+            fused = [(row, s) for row, s in lexical]
+        else:
+            fused = rrf([[r for r, _ in dense], [r for r, _ in lexical]], self.rrf_k)
+        return [
+            Hit(
+                clause=self.index.clauses[row],
+                score=float(score),
+                dense_rank=dense_rank.get(row),
+                lexical_rank=lexical_rank.get(row),
+                dense_score=dense_score.get(row),
+                lexical_score=lexical_score.get(row),
+            )
+            for row, score in fused[:k]
+        ]
+
+    def timed_search(self, query: str, **kwargs) -> tuple[list[Hit], float]:
+        """search() plus its wall time in milliseconds."""
+        started = time.perf_counter()
+        hits = self.search(query, **kwargs)
+        return hits, (time.perf_counter() - started) * 1000

@@ -1,0 +1,161 @@
+"""Schema: the frozen records that flow through the pipeline, and the named errors.
+
+corpus → Document, chunk → Clause, retrieve → Hit, answer → Citation/Answer.
+Errors are raised in the core and converted to HTTP statuses or CLI messages only at the edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One policy document, boilerplate removed, text faithful to the source."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    issuer: str = ""
+    region: str = ""
+    level: str = ""  # 市 / 区 / 开发区
+    date: str = ""  # ISO yyyy-mm-dd where known
+    doc_number: str = ""  # 文号, e.g. 西青政发〔2017〕7号
+    title_inferred: bool = False
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A structured fact read from a clause: an amount, a count or target, a ratio."""
+
+    kind: str  # amount | count | percent | ratio
+    text: str  # exactly as written, e.g. "30—50万元"
+    unit: str = ""
+    low: float | None = None
+    high: float | None = None
+    payer: str = ""  # 市财政 / 区财政 …
+    beneficiary: str = ""
+
+
+@dataclass(frozen=True)
+class Clause:
+    """The unit of retrieval and citation: one numbered item with its heading path."""
+
+    clause_id: str
+    doc_id: str
+    doc_title: str
+    region: str
+    section: str  # heading path, " > "-joined
+    text: str  # what is cited: the clause itself, as in the source
+    department: str = ""  # responsible department(s) named by the clause
+    ordinal: int = 0  # position in its document
+    level: str = ""  # the document's level (市/区/开发区)
+    facts: tuple[Fact, ...] = ()
+
+    def index_text(self) -> str:
+        """The text that is embedded and BM25-indexed: title and path give a child its context."""
+        return f"{self.doc_title}\n{self.section}\n{self.text}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["facts"] = [asdict(f) for f in self.facts]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Clause":
+        d = dict(d)
+        d["facts"] = tuple(Fact(**f) for f in d.get("facts", ()))
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved clause with its fused score and the ranks each side gave it."""
+
+    clause: Clause
+    score: float
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    dense_score: float | None = None  # cosine similarity, for refusal decisions
+    lexical_score: float | None = None  # raw BM25
+
+    def to_dict(self) -> dict:
+        """The search-result record: the clauses.jsonl fields plus score."""
+        c = self.clause
+        return {
+            "clause_id": c.clause_id,
+            "doc_id": c.doc_id,
+            "doc_title": c.doc_title,
+            "region": c.region,
+            "section": c.section,
+            "text": c.text,
+            "department": c.department,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    clause_id: str
+    doc_id: str
+    doc_title: str
+    region: str
+    section: str
+    text: str  # the whole cited clause
+    quote: str  # the sentence(s) used; always a substring of text
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str  # carries [n] markers matching citations[].n
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    rewritten_query: str = ""
+    session_id: str | None = None
+    related: tuple[Citation, ...] = ()  # "可能相关" when refused: shown, never presented as the answer
+
+    def to_dict(self) -> dict:
+        return {
+            "session_id": self.session_id,
+            "answer": self.answer,
+            "refused": self.refused,
+            "rewritten_query": self.rewritten_query,
+            "citations": [asdict(c) for c in self.citations],
+            "related": [asdict(c) for c in self.related],
+        }
+
+
+class AssistantError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class CorpusError(AssistantError):
+    """A corpus file is unreadable, empty or malformed; the message names the file."""
+
+
+class IndexMissingError(AssistantError):
+    """No valid index (no manifest) where one was expected."""
+
+
+class StaleIndexError(AssistantError):
+    """The index was built from another corpus or model than the one configured."""
+
+
+class QueryError(AssistantError):
+    """A query or request parameter is unusable (empty, too long, k out of range …)."""
+
+
+class UnknownClauseError(AssistantError):
+    """No clause with that id."""
+
+
+class UnknownDocumentError(AssistantError):
+    """No document with that id."""
+
+
+class UnknownSessionError(AssistantError):
+    """No conversation with that session id (or it expired)."""

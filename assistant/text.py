@@ -1,0 +1,109 @@
+"""Text utilities shared by every stage: normalisation, sentence splitting, the one tokenize().
+
+Chinese policy text quirks handled here: full-width forms (ＮＦＫＣ), scraping noise such as
+spaces inside numbers ("2020 年", "30 %"), and domain words jieba does not know
+(专精特新, 小巨人, 杀手锏 …) or abbreviations enterprises type (高企, 新三板).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+_SPACE_IN_NUMBER = re.compile(r"(?<=[0-9])\s+(?=[0-9年月日%万元亿家个项件人吨倍．.:：—\-~～至])|(?<=[年月〔〕：:])\s+(?=[0-9])|(?<=[0-9〕])\s+(?=[号〕])")
+_SPACES = re.compile(r"[ \t\u3000\xa0]+")
+_SENTENCE_END = re.compile(r"(?<=[。；;！？!?])")
+_PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+
+STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 么 是 在 和 与 及 或 对 为 把 被 给 有 我 我们 你 你们 他 她 它 我司 公司 企业的 "
+    "什么 怎么 怎样 如何 哪些 哪个 多少 几 请问 请 问 一下 能 能够 可以 可 会 要 想 想问 那 那么 这 这个 那个 "
+    "吗？ 呢？ 都 也 还 就 又 再 从 到 以 于 其 之 等 各 每 该 并 且 而 但 若 如 则 即 中 上 下 内 "
+    "哪里 谁 哪 啥 咋 么样 一些 有关 相关 关于 规定 政策".split()
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC, spaces inside numbers removed, whitespace runs collapsed: the form used for matching."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _SPACE_IN_NUMBER.sub("", text)
+    text = _SPACES.sub(" ", text)
+    return text.strip()
+
+
+def compact(text: str) -> str:
+    """NFKC with all whitespace removed: for substring checks that must ignore scraping noise."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split at 。；！？ (and line breaks), keeping the punctuation with its sentence."""
+    out: list[str] = []
+    for line in text.splitlines():
+        for part in _SENTENCE_END.split(line):
+            if part.strip():
+                out.append(part)
+    return out
+
+
+@lru_cache(maxsize=1)
+def synonyms() -> dict[str, str]:
+    """Alias → canonical form, from the packaged synonyms table."""
+    table: dict[str, str] = {}
+    raw = resources.files("assistant.data").joinpath("synonyms.tsv").read_text(encoding="utf-8")
+    for line in raw.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        alias, canonical = line.split("\t")
+        table[alias.strip()] = canonical.strip()
+    return table
+
+
+def expand_aliases(text: str) -> str:
+    """Rewrite abbreviations to their canonical wording (高企 → 高新技术企业), longest alias first."""
+    for alias in sorted(synonyms(), key=len, reverse=True):
+        canonical = synonyms()[alias]
+        canonical = canonical.replace(" ", "")
+        if alias in text and canonical not in text:
+            text = text.replace(alias, canonical)
+    return text
+
+
+_jieba = None
+_jieba_lock = threading.Lock()
+
+
+def _tokenizer():
+    global _jieba
+    with _jieba_lock:
+        if _jieba is None:
+            import logging
+
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tok = jieba.Tokenizer()
+            with resources.as_file(resources.files("assistant.data").joinpath("userdict.txt")) as p:
+                tok.load_userdict(str(p))
+            for alias in synonyms():
+                tok.add_word(alias, 20000)
+            _jieba = tok
+    return _jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """The one tokenizer for corpus and queries: normalise, jieba with the domain dictionary,
+    map aliases to canonical tokens, drop punctuation and stop words."""
+    syn = synonyms()
+    tokens: list[str] = []
+    for tok in _tokenizer().lcut(normalize(text).lower()):
+        tok = tok.strip()
+        if not tok or _PUNCT.match(tok):
+            continue
+        for part in syn.get(tok, tok).split():
+            if part not in STOPWORDS:
+                tokens.append(part)
+    return tokens
