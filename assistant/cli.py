@@ -28,24 +28,11 @@ def _embedder(settings):
     return make_embedder(settings.embedder, settings.model, settings.hash_dim)
 
 
-def ensure_index(settings, quiet: bool = False, force: bool = False) -> str:
-    """Build the index when missing or stale; returns what was done."""
-    from assistant.corpus import corpus_hash, load_corpus
-    from assistant.index import build, stale_reason
-
-    embedder = _embedder(settings)
-    chash = corpus_hash(settings.corpus_dir)
-    reason = "forced" if force else stale_reason(settings.index_dir, chash, embedder.name, settings.chunk_max_chars)
-    if reason is None:
-        if not quiet:
-            print(f"index at {settings.index_dir} is current")
-        return "current"
-    docs, errors = load_corpus(settings.corpus_dir)
-    for err in errors:
-        print(f"warning: skipped {err}", file=sys.stderr)
-    if not docs:
-        raise SystemExit(f"error: no readable documents in {settings.corpus_dir}")
+def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | None:
+    """Build the index when missing or stale (or forced), printing progress and counts."""
     from tqdm import tqdm
+
+    from assistant.index import build_corpus
 
     bar = tqdm(total=0, desc="embedding clauses", unit="clause", disable=quiet, file=sys.stderr)
 
@@ -55,20 +42,28 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str:
         bar.refresh()
 
     started = time.perf_counter()
-    _, stats = build(
-        docs,
-        embedder,
-        settings.index_dir,
-        chash,
-        chunk_max_chars=settings.chunk_max_chars,
-        ann_threshold=settings.ann_threshold,
-        hnsw_m=settings.hnsw_m,
-        hnsw_ef_search=settings.hnsw_ef_search,
-        batch_size=settings.embed_batch_size,
-        progress=progress,
-    )
-    bar.close()
-    if not quiet:
+    try:
+        reason, stats, errors = build_corpus(
+            settings.corpus_dir,
+            settings.index_dir,
+            _embedder(settings),
+            chunk_max_chars=settings.chunk_max_chars,
+            force=force,
+            progress=progress,
+            ann_threshold=settings.ann_threshold,
+            hnsw_m=settings.hnsw_m,
+            hnsw_ef_search=settings.hnsw_ef_search,
+            batch_size=settings.embed_batch_size,
+        )
+    finally:
+        bar.close()
+    for err in errors:
+        print(f"warning: skipped {err}", file=sys.stderr)
+    if quiet:
+        return reason
+    if stats is None:
+        print(f"index at {settings.index_dir} is current")
+    else:
         print(
             f"built index at {settings.index_dir} ({reason}): {stats.documents} documents, {stats.clauses} clauses, "
             f"{stats.embedded} embedded ({stats.clauses - stats.embedded} from cache), {stats.dense_index} dense index, "

@@ -327,6 +327,35 @@ def build(
     return index, stats
 
 
+def build_corpus(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder,
+    chunk_max_chars: int = 600,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    **options,
+) -> tuple[str | None, BuildStats | None, list]:
+    """Rebuild `index_dir` from `corpus_dir` when missing, stale or forced.
+
+    Returns (why it was built or None when current, build stats, per-file corpus errors).
+    Raises CorpusError when no document is readable: the old index is then kept as it was.
+    """
+    from assistant.corpus import corpus_hash, load_corpus
+    from assistant.schema import CorpusError
+
+    chash = corpus_hash(corpus_dir)
+    reason = "forced" if force else stale_reason(index_dir, chash, embedder.name, chunk_max_chars)
+    if reason is None:
+        return None, None, []
+    docs, errors = load_corpus(corpus_dir)
+    if not docs:
+        detail = "; ".join(str(e) for e in errors) or "the folder has no documents"
+        raise CorpusError(f"no readable documents in {corpus_dir}: {detail}")
+    _, stats = build(docs, embedder, index_dir, chash, chunk_max_chars=chunk_max_chars, progress=progress, **options)
+    return reason, stats, errors
+
+
 def require_current(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars: int) -> None:
     """Raise StaleIndexError (or IndexMissingError) unless the index matches corpus and model."""
     reason = stale_reason(index_dir, corpus_hash, model, chunk_max_chars)

@@ -117,10 +117,12 @@ class Answer:
     rewritten_query: str = ""
     session_id: str | None = None
     related: tuple[Citation, ...] = ()  # "可能相关" when refused: shown, never presented as the answer
+    turn: int = 0  # the turn number within its session (for feedback)
 
     def to_dict(self) -> dict:
         return {
             "session_id": self.session_id,
+            "turn": self.turn,
             "answer": self.answer,
             "refused": self.refused,
             "rewritten_query": self.rewritten_query,
