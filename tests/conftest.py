@@ -1,0 +1,103 @@
+"""Shared fixtures: the real seeds, a fast hash-embedder index, and (marked `model`) the real model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(scope="session")
+def seed_docs():
+    from assistant.corpus import load_corpus
+
+    docs, errors = load_corpus(CORPUS)
+    assert not errors, errors
+    return docs
+
+
+@pytest.fixture(scope="session")
+def seed_clauses(seed_docs):
+    from assistant.chunk import split
+    from assistant.facts import attach_facts
+
+    return [attach_facts(c) for d in seed_docs for c in split(d)]
+
+
+@pytest.fixture(scope="session")
+def hash_embedder():
+    from assistant.embed import HashEmbedder
+
+    return HashEmbedder(256)
+
+
+@pytest.fixture(scope="session")
+def hash_index(seed_docs, seed_clauses, hash_embedder):
+    from assistant.index import PolicyIndex, document_record
+
+    counts = {}
+    for c in seed_clauses:
+        counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+    index, _ = PolicyIndex.from_clauses(
+        seed_clauses, hash_embedder, documents=[document_record(d, counts[d.doc_id]) for d in seed_docs]
+    )
+    return index
+
+
+@pytest.fixture(scope="session")
+def hash_retriever(hash_index, hash_embedder):
+    from assistant.retrieve import Retriever
+
+    return Retriever(hash_index, hash_embedder)
+
+
+@pytest.fixture
+def hash_settings(tmp_path):
+    """Settings over a private copy of corpus/ with a hash-embedder index already built."""
+    from assistant.config import Settings
+    from assistant.embed import make_embedder
+    from assistant.index import build_corpus
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(
+        corpus_dir=corpus, index_dir=tmp_path / "index", data_dir=tmp_path / "data", embedder="hash", hash_dim=256
+    )
+    build_corpus(corpus, settings.index_dir, make_embedder("hash", settings.model, 256), settings.chunk_max_chars)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from assistant.embed import make_embedder
+
+    return make_embedder("sentence-transformers", "m3e-small")
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder):
+    """The real model over the real seeds, built once per session (reuses ./index vectors when current)."""
+    from assistant.corpus import corpus_hash
+    from assistant.index import PolicyIndex, build_corpus, stale_reason
+
+    main_index = ROOT / "index"
+    if stale_reason(main_index, corpus_hash(CORPUS), real_embedder.name, 600) is None:
+        return PolicyIndex.load(main_index)
+    out = tmp_path_factory.mktemp("real") / "index"
+    build_corpus(CORPUS, out, real_embedder, 600)
+    return PolicyIndex.load(out)
+
+
+@pytest.fixture(scope="session")
+def real_retriever(real_index, real_embedder):
+    from assistant.retrieve import Retriever
+
+    return Retriever(real_index, real_embedder)
