@@ -133,6 +133,8 @@ def _parse_tree(text: str) -> _Node:
             # a new list starts at 1, or continues the numbering of the previous section
             # (天津 措施 run (一)…(二十四) across 一、…八、; 西青 runs 1.…20. across (一)…(五))
             ok = n == 1 or n == last_number.get(kind, 0) + 1
+            # an excerpt may open at "三、": accept a first-seen level at a line start
+            ok = ok or (kind not in last_number and _at_line_start(text, start))
         if not ok:
             continue
         last_number[kind] = n
@@ -147,6 +149,11 @@ def _parse_tree(text: str) -> _Node:
         stack.append(node)
     _close(root, len(text))
     return root
+
+
+def _at_line_start(text: str, pos: int) -> bool:
+    line_start = text.rfind("\n", 0, pos) + 1
+    return not text[line_start:pos].strip()
 
 
 def _close(node: _Node, end: int) -> None:
