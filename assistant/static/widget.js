@@ -1,0 +1,570 @@
+/*
+ * 政策助手 — embeddable chat widget for government / park websites.
+ *
+ *   <script src="http://HOST/widget.js" data-title="政策助手" defer></script>
+ *
+ * Optional attributes: data-question (asked when the panel first opens, or at once with
+ * data-open="true"), data-open, data-api (API base; default: derived from this script's src),
+ * data-suggestions ("|"-separated starter questions).
+ *
+ * Everything lives in an open Shadow DOM on #policy-assistant-widget. Server text is only ever
+ * inserted as text nodes (textContent / createTextNode / Node.append(string)), never as HTML.
+ */
+(function () {
+  'use strict';
+  if (window.__policyAssistantWidget || document.getElementById('policy-assistant-widget')) return;
+  window.__policyAssistantWidget = true;
+
+  const script = document.currentScript ||
+    Array.from(document.querySelectorAll('script[src]')).find((s) => /widget\.js([?#]|$)/.test(s.src));
+  const ds = (script && script.dataset) || {};
+  const API = (ds.api || (script && script.src
+    ? script.src.replace(/[?#].*$/, '').replace(/(\/static)?\/widget\.js$/, '')
+    : location.origin)).replace(/\/+$/, '');
+  const TITLE = ds.title || '政策助手';
+  const QUESTION = (ds.question || '').trim();
+  const MAX = 1000;
+  const SUGGESTIONS = (ds.suggestions ? ds.suggestions.split('|') : [
+    '首次获批的国家高新技术企业有什么奖励？',
+    '企业在新三板挂牌有什么补助？',
+    '专精特新“小巨人”企业有什么奖励？',
+  ]).map((s) => s.trim()).filter(Boolean);
+  const KEY = 'policy-assistant:' + API;
+
+  // ---------------------------------------------------------------- state & storage
+  let state = { sessionId: null, items: [], open: false, asked: false };
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(KEY) || 'null');
+    if (saved && Array.isArray(saved.items)) state = Object.assign(state, saved);
+  } catch (e) { /* storage unavailable or corrupt: start fresh */ }
+  function save() {
+    state.items = state.items.slice(-60);
+    try { sessionStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* quota / disabled */ }
+  }
+  let busy = false;
+
+  // ---------------------------------------------------------------- DOM helpers
+  function h(tag, attrs, ...kids) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid); // strings → text nodes
+    return el;
+  }
+  const SVG = 'http://www.w3.org/2000/svg';
+  function icon(paths, size) {
+    const svg = document.createElementNS(SVG, 'svg');
+    const attrs = { viewBox: '0 0 24 24', width: size || 20, height: size || 20, fill: 'none', stroke: 'currentColor',
+      'stroke-width': 2, 'stroke-linecap': 'round', 'stroke-linejoin': 'round', 'aria-hidden': 'true', focusable: 'false' };
+    for (const [k, v] of Object.entries(attrs)) svg.setAttribute(k, String(v));
+    for (const d of [].concat(paths)) {
+      const p = document.createElementNS(SVG, 'path');
+      p.setAttribute('d', d);
+      svg.appendChild(p);
+    }
+    return svg;
+  }
+  const I = {
+    chat: ['M21 11.5a8.4 8.4 0 0 1-12.2 7.5L3 21l2-5.2A8.5 8.5 0 1 1 21 11.5z', 'M8 10h8M8 13.5h5'],
+    close: 'M6 6l12 12M18 6L6 18',
+    send: ['M22 2L11 13', 'M22 2l-7 20-4-9-9-4 20-7z'],
+    thumb: ['M7 11v10H3V11h4z', 'M7 11l4-8a2.5 2.5 0 0 1 3.5 2.3L14 10h5.5a2 2 0 0 1 2 2.4l-1.5 7A2 2 0 0 1 18 21H7'],
+  };
+
+  /** Text nodes of `text` with every occurrence of `quote` wrapped in <mark>. */
+  function highlighted(text, quote) {
+    const frag = document.createDocumentFragment();
+    text = String(text || '');
+    quote = String(quote || '').trim();
+    if (!quote || text.indexOf(quote) < 0) { frag.appendChild(document.createTextNode(text)); return frag; }
+    text.split(quote).forEach((part, i) => {
+      if (i > 0) { const m = document.createElement('mark'); m.textContent = quote; frag.appendChild(m); }
+      if (part) frag.appendChild(document.createTextNode(part));
+    });
+    return frag;
+  }
+  const pathOf = (section) => String(section || '').split(' > ').map((s) => s.trim()).filter(Boolean).join(' › ');
+  const metaOf = (c) => [c.region, pathOf(c.section)].filter(Boolean).join(' · ');
+
+  // ---------------------------------------------------------------- API
+  class ApiError extends Error {}
+  function detailOf(d) {
+    if (!d) return '';
+    const x = d.detail;
+    if (typeof x === 'string') return x;
+    if (Array.isArray(x)) return x.map((e) => (e && e.msg) || String(e)).join('；');
+    return x ? String(x.message || JSON.stringify(x)) : '';
+  }
+  async function post(path, payload) {
+    let res;
+    try {
+      res = await fetch(API + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
+    } catch (e) { throw new ApiError('无法连接到服务，请检查网络后重试。'); }
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok) throw new ApiError(detailOf(data) || `请求失败（${res.status}），请稍后重试。`);
+    if (!data) throw new ApiError('服务返回了无法识别的数据。');
+    return data;
+  }
+
+  /** POST /api/chat/stream, parse SSE from the response body; falls back to /api/chat when streaming is unavailable. */
+  async function chat(payload, view) {
+    let res;
+    try {
+      res = await fetch(API + '/api/chat/stream', { method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' }, body: JSON.stringify(payload) });
+    } catch (e) { return post('/api/chat', payload); }
+    if (!res.ok || !res.body || /json/.test(res.headers.get('content-type') || '')) {
+      if (res.body) res.body.cancel().catch(() => {});
+      return post('/api/chat', payload);
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder('utf-8');
+    let raw = '', pending = '', text = '', record = null, meta = null;
+    const dispatch = (event, data) => {
+      let obj = {};
+      try { obj = data ? JSON.parse(data) : {}; } catch (e) { return; }
+      if (event === 'meta') { meta = obj; if (obj.session_id) state.sessionId = obj.session_id; view.meta(obj); }
+      else if (event === 'delta') { text += obj.text == null ? '' : String(obj.text); view.delta(text); }
+      else if (event === 'done') record = obj;
+      else if (event === 'error') throw new ApiError(detailOf(obj) || '服务出错，请稍后重试。');
+    };
+    const block = (b) => {
+      let event = 'message';
+      const data = [];
+      for (const line of b.split('\n')) {
+        if (!line || line[0] === ':') continue;
+        const i = line.indexOf(':');
+        const field = i < 0 ? line : line.slice(0, i);
+        let value = i < 0 ? '' : line.slice(i + 1);
+        if (value[0] === ' ') value = value.slice(1);
+        if (field === 'event') event = value;
+        else if (field === 'data') data.push(value);
+      }
+      if (data.length) dispatch(event, data.join('\n'));
+    };
+    const feed = (chunk, final) => {
+      raw += chunk;
+      const keep = !final && raw.endsWith('\r') ? 1 : 0; // a CR may be the first half of CRLF
+      pending += raw.slice(0, raw.length - keep).replace(/\r\n?/g, '\n');
+      raw = raw.slice(raw.length - keep);
+      let i;
+      while (!record && (i = pending.indexOf('\n\n')) >= 0) { block(pending.slice(0, i)); pending = pending.slice(i + 2); }
+      if (final && !record && pending.trim()) block(pending);
+    };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) { feed(decoder.decode(), true); break; }
+        feed(decoder.decode(value, { stream: true }), false);
+        if (record) { reader.cancel().catch(() => {}); break; }
+      }
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      if (e instanceof ApiError) throw e;
+      if (!meta && !text) return post('/api/chat', payload);
+    }
+    if (record) {
+      if (!record.session_id && meta) record.session_id = meta.session_id;
+      if (record.answer == null) record.answer = text;
+      return record;
+    }
+    if (!meta && !text) return post('/api/chat', payload);
+    throw new ApiError('连接中断，回答未完整接收，请重试。');
+  }
+
+  // ---------------------------------------------------------------- shell
+  const host = h('div', { id: 'policy-assistant-widget' });
+  const shadow = host.attachShadow({ mode: 'open' });
+  const style = document.createElement('style');
+  style.textContent = `
+:host{all:initial!important;position:fixed!important;right:0!important;bottom:0!important;width:0!important;height:0!important;
+  display:block!important;z-index:2147483000!important;transform:none!important;filter:none!important;visibility:visible!important;opacity:1!important;contain:none!important}
+.pa-root,.pa-root *{box-sizing:border-box}
+.pa-root{font-family:"PingFang SC","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",sans-serif;
+  font-size:14px;line-height:1.65;color:#1f2937;text-align:left;letter-spacing:normal;font-weight:400;font-style:normal;
+  text-transform:none;word-spacing:normal;direction:ltr;-webkit-font-smoothing:antialiased}
+button,textarea{font:inherit;color:inherit;letter-spacing:inherit;text-transform:none}
+button{cursor:pointer}
+:focus-visible{outline:2px solid #2563eb;outline-offset:2px}
+.pa-launcher{position:fixed;right:24px;bottom:24px;width:60px;height:60px;border-radius:50%;border:0;padding:0;
+  background:linear-gradient(135deg,#1e40af,#2563eb);color:#fff;display:flex;align-items:center;justify-content:center;
+  box-shadow:0 8px 24px rgba(30,64,175,.35);transition:transform .15s ease,box-shadow .15s ease}
+.pa-launcher:hover{transform:translateY(-2px);box-shadow:0 12px 28px rgba(30,64,175,.45)}
+.pa-launcher:focus-visible{outline:3px solid #93c5fd;outline-offset:3px}
+.pa-panel{position:fixed;right:24px;bottom:96px;width:400px;max-width:calc(100vw - 32px);height:640px;max-height:calc(100vh - 120px);
+  background:#fff;border-radius:16px;box-shadow:0 18px 48px rgba(15,23,42,.28),0 0 0 1px rgba(15,23,42,.06);
+  display:flex;flex-direction:column;overflow:hidden}
+.pa-panel[hidden]{display:none}
+.pa-head{display:flex;align-items:center;gap:10px;padding:12px 12px 12px 16px;background:linear-gradient(135deg,#1e40af,#2563eb);color:#fff}
+.pa-head .pa-ico{width:34px;height:34px;border-radius:50%;background:rgba(255,255,255,.18);display:flex;align-items:center;justify-content:center;flex:none}
+.pa-titles{flex:1;min-width:0}
+.pa-title{margin:0;font-size:16px;font-weight:600;line-height:1.3}
+.pa-subtitle{margin:0;font-size:12px;opacity:.85;line-height:1.4}
+.pa-hbtn{border:0;background:rgba(255,255,255,.14);color:#fff;border-radius:8px;height:30px;padding:0 9px;font-size:12px;display:flex;align-items:center}
+.pa-hbtn:hover{background:rgba(255,255,255,.26)}
+.pa-hbtn:focus-visible{outline-color:#fff}
+.pa-msgs{flex:1;overflow-y:auto;padding:14px 14px 6px;background:#f4f6fb;overscroll-behavior:contain}
+.pa-welcome{background:#fff;border:1px solid #e3e8f2;border-radius:12px;padding:12px 14px;margin-bottom:12px}
+.pa-welcome p{margin:0 0 8px}
+.pa-suggest{display:flex;flex-direction:column;gap:6px}
+.pa-suggest button{border:1px solid #c7d5f5;background:#f5f8ff;color:#1e40af;border-radius:10px;padding:7px 10px;text-align:left;font-size:13px;line-height:1.5}
+.pa-suggest button:hover{background:#e8efff}
+.pa-msg{display:flex;flex-direction:column;margin:0 0 14px}
+.pa-user{align-items:flex-end}
+.pa-bubble{max-width:86%;padding:9px 13px;border-radius:14px;white-space:pre-wrap;word-break:break-word;overflow-wrap:anywhere}
+.pa-user .pa-bubble{background:#2563eb;color:#fff;border-bottom-right-radius:4px}
+.pa-bot .pa-bubble{max-width:100%;background:#fff;border:1px solid #e3e8f2;border-bottom-left-radius:4px}
+.pa-bot.pa-streaming .pa-bubble::after{content:"▍";color:#2563eb;animation:pa-blink 1s steps(2) infinite}
+.pa-bot .pa-bubble.pa-refused{background:#fffbeb;border-color:#fcd34d;color:#78350f}
+.pa-error .pa-bubble{background:#fef2f2;border-color:#fecaca;color:#991b1b}
+.pa-rq{font-size:12px;color:#8a94a6;margin:0 0 4px 2px;line-height:1.4}
+.pa-typing{display:inline-flex;gap:4px;padding:4px 0}
+.pa-typing i{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:pa-bounce 1.2s infinite ease-in-out}
+.pa-typing i:nth-child(2){animation-delay:.15s}.pa-typing i:nth-child(3){animation-delay:.3s}
+@keyframes pa-bounce{0%,80%,100%{transform:translateY(0);opacity:.5}40%{transform:translateY(-5px);opacity:1}}
+@keyframes pa-blink{0%{opacity:1}100%{opacity:0}}
+.cite{display:inline-flex;align-items:center;justify-content:center;min-width:18px;height:18px;padding:0 4px;margin:0 2px;
+  border:0;border-radius:9px;background:#dbe6ff;color:#1e40af;font-size:11px;font-weight:600;line-height:1;vertical-align:super}
+.cite:hover,.cite[aria-expanded="true"]{background:#2563eb;color:#fff}
+.pa-box{margin-top:8px;background:#fff;border:1px solid #e3e8f2;border-radius:10px;padding:8px 10px}
+.pa-box h4{margin:0 0 4px;font-size:12px;font-weight:600;color:#64748b;letter-spacing:.05em}
+.pa-box.pa-related{border-color:#fcd34d;background:#fffdf5}
+.pa-box .pa-hint{margin:0 0 6px;font-size:12px;color:#92400e}
+.pa-box ol{list-style:none;margin:0;padding:0}
+.pa-box li+li{border-top:1px dashed #e5e7eb}
+.pa-src{display:flex;gap:8px;width:100%;border:0;background:none;padding:6px 2px;text-align:left;font-size:12.5px;line-height:1.5;border-radius:6px}
+.pa-src:hover{background:#f1f5fd}
+.pa-src .pa-n{flex:none;min-width:20px;height:18px;border-radius:9px;background:#eef2fb;color:#1e40af;font-size:11px;font-weight:600;display:flex;align-items:center;justify-content:center;margin-top:1px}
+.pa-src .pa-st{display:block;color:#1f2937;font-weight:500}
+.pa-src .pa-sm{display:block;color:#8a94a6;font-size:12px}
+.pa-src .pa-sx{display:block;color:#475569;font-size:12px;display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden}
+.pa-fb{display:flex;align-items:center;gap:6px;margin-top:6px;font-size:12px;color:#8a94a6;min-height:28px}
+.pa-fb button{border:1px solid #e3e8f2;background:#fff;color:#64748b;border-radius:8px;width:30px;height:26px;display:flex;align-items:center;justify-content:center;padding:0}
+.pa-fb button:hover{color:#2563eb;border-color:#93c5fd}
+.pa-fb .pa-down svg{transform:rotate(180deg)}
+.pa-fb .pa-retry{width:auto;padding:0 8px}
+.pa-thanks{color:#059669}
+.pa-foot{border-top:1px solid #e5e9f2;padding:10px 12px 8px;background:#fff}
+.pa-row{display:flex;gap:8px;align-items:flex-end}
+.pa-input{flex:1;resize:none;min-height:40px;max-height:130px;border:1px solid #cfd8e6;border-radius:10px;padding:8px 10px;font-size:14px;line-height:1.5;background:#fff;color:#111827;outline:none}
+.pa-input:focus{border-color:#2563eb;box-shadow:0 0 0 3px rgba(37,99,235,.15)}
+.pa-send{flex:none;width:40px;height:40px;border:0;border-radius:10px;background:#2563eb;color:#fff;display:flex;align-items:center;justify-content:center}
+.pa-send:disabled{background:#cbd5e1;cursor:not-allowed}
+.pa-meta{display:flex;justify-content:space-between;font-size:11px;color:#9aa3b2;margin-top:5px;line-height:1.4}
+.pa-count.pa-near{color:#dc2626}
+.popover{position:absolute;z-index:5;width:340px;max-width:calc(100% - 16px);max-height:62%;overflow:auto;background:#fff;border-radius:12px;
+  box-shadow:0 12px 36px rgba(15,23,42,.25),0 0 0 1px rgba(15,23,42,.08);padding:12px 14px;font-size:13px;line-height:1.7}
+.popover[hidden]{display:none}
+.popover .pp-head{display:flex;gap:8px;align-items:flex-start}
+.popover .pp-title{flex:1;margin:0;font-size:14px;font-weight:600;line-height:1.45;color:#111827}
+.popover .pp-x{border:0;background:#f1f5f9;border-radius:6px;width:26px;height:26px;display:flex;align-items:center;justify-content:center;padding:0;color:#475569;flex:none}
+.popover .pp-meta{margin:4px 0 8px;color:#64748b;font-size:12px;line-height:1.5}
+.popover .pp-text{margin:0;white-space:pre-wrap;word-break:break-word;color:#334155}
+.popover mark{background:#fde68a;color:#111827;padding:0 1px;border-radius:2px}
+.popover .pp-link{display:inline-block;margin-top:8px;font-size:12px;color:#2563eb;text-decoration:none}
+.popover .pp-link:hover{text-decoration:underline}
+@media (max-width:600px){
+  .pa-panel{left:0;right:0;top:0;bottom:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0}
+  .pa-root.pa-open .pa-launcher{display:none}
+  .pa-launcher{right:16px;bottom:16px}
+  .pa-input{font-size:16px}
+}
+@media (prefers-reduced-motion:reduce){.pa-root *{animation:none!important;transition:none!important}}
+`;
+
+  const input = h('textarea', { class: 'pa-input', rows: 1, maxlength: MAX, placeholder: '请输入您的问题（Enter 发送）',
+    title: 'Enter 发送，Shift+Enter 换行',
+    'aria-label': '输入问题' });
+  const count = h('span', { class: 'pa-count', 'aria-live': 'polite' }, `0/${MAX}`);
+  const sendBtn = h('button', { type: 'button', class: 'pa-send', 'aria-label': '发送', title: '发送', disabled: true }, icon(I.send, 18));
+  const msgs = h('div', { class: 'pa-msgs', role: 'log', 'aria-live': 'polite', 'aria-label': '对话记录' });
+  const popover = h('div', { class: 'popover', role: 'dialog', 'aria-label': '条款原文', tabindex: '-1', hidden: true });
+  const closeBtn = h('button', { type: 'button', class: 'pa-hbtn pa-close', 'aria-label': '关闭对话窗口', title: '关闭' }, icon(I.close, 16));
+  const resetBtn = h('button', { type: 'button', class: 'pa-hbtn pa-reset', title: '开始新对话', 'aria-label': '开始新对话' }, '新对话');
+  const panel = h('section', { class: 'pa-panel', role: 'dialog', 'aria-label': TITLE, hidden: true },
+    h('header', { class: 'pa-head' },
+      h('span', { class: 'pa-ico' }, icon(I.chat, 18)),
+      h('div', { class: 'pa-titles' }, h('h2', { class: 'pa-title' }, TITLE), h('p', { class: 'pa-subtitle' }, '依据政策原文回答，附条款出处')),
+      resetBtn, closeBtn),
+    msgs,
+    h('div', { class: 'pa-foot' },
+      h('div', { class: 'pa-row' }, input, sendBtn),
+      h('div', { class: 'pa-meta' }, h('span', null, '回答由系统依据政策原文生成，请以原文为准'), count)),
+    popover);
+  const launcher = h('button', { type: 'button', class: 'pa-launcher', 'aria-label': '打开' + TITLE, title: TITLE,
+    'aria-expanded': 'false' }, icon(I.chat, 28));
+  const root = h('div', { class: 'pa-root' }, panel, launcher);
+  shadow.append(style, root);
+
+  // ---------------------------------------------------------------- popover
+  let popAnchor = null;
+  function openPopover(clause, quote, anchor) {
+    if (popAnchor === anchor && !popover.hidden) { closePopover(true); return; }
+    closePopover(false);
+    const lookup = `${API}/lookup?clause=${encodeURIComponent(clause.clause_id || '')}`;
+    popover.replaceChildren(
+      h('div', { class: 'pp-head' },
+        h('h3', { class: 'pp-title' }, clause.doc_title || clause.doc_id || '政策文件'),
+        h('button', { type: 'button', class: 'pp-x', 'aria-label': '关闭原文' , onclick: () => closePopover(true) }, icon(I.close, 14))),
+      h('p', { class: 'pp-meta' }, metaOf(clause)),
+      h('p', { class: 'pp-text' }, highlighted(clause.text, quote)),
+      clause.clause_id ? h('a', { class: 'pp-link', href: lookup, target: '_blank', rel: 'noopener' }, '在条款查询中查看原文位置 ↗') : null);
+    popover.hidden = false;
+    popAnchor = anchor;
+    anchor.setAttribute('aria-expanded', 'true');
+    const p = panel.getBoundingClientRect();
+    const a = anchor.getBoundingClientRect();
+    const pw = popover.offsetWidth, ph = popover.offsetHeight;
+    let top = a.bottom - p.top + 6;
+    if (top + ph > p.height - 8) top = Math.max(8, a.top - p.top - ph - 6);
+    const left = Math.min(Math.max(8, a.left - p.left - 24), p.width - pw - 8);
+    popover.style.top = `${top}px`;
+    popover.style.left = `${Math.max(8, left)}px`;
+    popover.focus({ preventScroll: true });
+  }
+  function closePopover(refocus) {
+    if (popover.hidden) return;
+    popover.hidden = true;
+    const a = popAnchor;
+    popAnchor = null;
+    if (a) { a.setAttribute('aria-expanded', 'false'); if (refocus && a.isConnected) a.focus({ preventScroll: true }); }
+  }
+
+  // ---------------------------------------------------------------- rendering
+  const nearBottom = () => msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 80;
+  const toBottom = () => { msgs.scrollTop = msgs.scrollHeight; };
+
+  function renderWelcome() {
+    if (state.items.length || msgs.querySelector('.pa-welcome')) return;
+    msgs.prepend(h('div', { class: 'pa-welcome' },
+      h('p', null, `您好，我是${TITLE}。可以问我企业可享受的扶持政策、奖励补助标准和申报条件，我会给出政策原文出处。`),
+      SUGGESTIONS.length ? h('div', { class: 'pa-suggest', role: 'list' },
+        SUGGESTIONS.map((s) => h('button', { type: 'button', role: 'listitem', onclick: () => ask(s) }, s))) : null));
+  }
+
+  function userMsg(text) {
+    return h('div', { class: 'pa-msg pa-user' }, h('div', { class: 'pa-bubble' }, text));
+  }
+
+  function answerNodes(answer, citations) {
+    const byN = new Map((citations || []).map((c) => [String(c.n), c]));
+    const frag = document.createDocumentFragment();
+    const re = /\[(\d+)\]/g;
+    let last = 0, m;
+    answer = String(answer || '');
+    while ((m = re.exec(answer))) {
+      const c = byN.get(m[1]);
+      if (!c) continue;
+      if (m.index > last) frag.appendChild(document.createTextNode(answer.slice(last, m.index)));
+      const b = h('button', { type: 'button', class: 'cite', 'data-n': m[1], 'aria-expanded': 'false',
+        'aria-label': `来源 ${m[1]}：${c.doc_title || ''}`, title: c.doc_title || '' }, m[1]);
+      b.addEventListener('click', (e) => { e.stopPropagation(); openPopover(c, c.quote, b); });
+      frag.appendChild(b);
+      last = re.lastIndex;
+    }
+    if (last < answer.length) frag.appendChild(document.createTextNode(answer.slice(last)));
+    return frag;
+  }
+
+  function clauseList(items, withN, withQuote) {
+    return h('ol', null, items.map((c, i) => {
+      const b = h('button', { type: 'button', class: 'pa-src', 'data-n': withN ? c.n : null, 'aria-expanded': 'false' },
+        h('span', { class: 'pa-n' }, String(withN ? c.n : i + 1)),
+        h('span', null,
+          h('span', { class: 'pa-st' }, c.doc_title || c.doc_id || ''),
+          h('span', { class: 'pa-sm' }, metaOf(c)),
+          withN ? null : h('span', { class: 'pa-sx' }, c.text || '')));
+      b.addEventListener('click', (e) => { e.stopPropagation(); openPopover(c, withQuote ? c.quote : '', b); });
+      return h('li', null, b);
+    }));
+  }
+
+  function feedbackRow(item) {
+    const row = h('div', { class: 'pa-fb' });
+    if (item.fb) { row.append(h('span', { class: 'pa-thanks' }, '感谢反馈')); return row; }
+    const send = async (rating) => {
+      row.querySelectorAll('button').forEach((b) => { b.disabled = true; });
+      try {
+        await post('/api/feedback', { session_id: item.record.session_id || state.sessionId, turn: item.record.turn,
+          rating, comment: null });
+        item.fb = rating;
+        save();
+        row.replaceChildren(h('span', { class: 'pa-thanks', role: 'status' }, '感谢反馈'));
+      } catch (e) {
+        row.replaceChildren(h('span', { role: 'alert' }, e.message || '反馈提交失败'));
+        setTimeout(() => row.replaceWith(feedbackRow(item)), 2500);
+      }
+    };
+    row.append(h('span', null, '这个回答有帮助吗？'),
+      h('button', { type: 'button', class: 'pa-up', 'aria-label': '有帮助', title: '有帮助', onclick: () => send('up') }, icon(I.thumb, 15)),
+      h('button', { type: 'button', class: 'pa-down', 'aria-label': '没有帮助', title: '没有帮助', onclick: () => send('down') }, icon(I.thumb, 15)));
+    return row;
+  }
+
+  /** Replace the content of a bot message element with the final record (or an error). */
+  function renderBot(el, item) {
+    el.classList.remove('pa-streaming');
+    el.removeAttribute('aria-busy');
+    if (item.error) {
+      el.classList.add('pa-error');
+      el.replaceChildren(h('div', { class: 'pa-bubble', role: 'alert' }, item.error),
+        h('div', { class: 'pa-fb' }, h('button', { type: 'button', class: 'pa-retry', onclick: () => ask(item.q) }, '重试')));
+      el.dataset.state = 'error';
+      return;
+    }
+    const r = item.record || {};
+    const rq = String(r.rewritten_query || '').trim();
+    const kids = [];
+    if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
+    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerNodes(r.answer, r.refused ? [] : r.citations)));
+    const cites = Array.isArray(r.citations) ? r.citations : [];
+    const related = Array.isArray(r.related) ? r.related : [];
+    if (!r.refused && cites.length) {
+      kids.push(h('div', { class: 'pa-box pa-sources' }, h('h4', null, '来源'), clauseList(cites, true, true)));
+    }
+    if (r.refused && related.length) {
+      kids.push(h('div', { class: 'pa-box pa-related', role: 'note' }, h('h4', null, '可能相关'),
+        h('p', { class: 'pa-hint' }, '以下条款与您的问题可能有关，仅供参考，并非上述问题的答复：'), clauseList(related, false, false)));
+    }
+    kids.push(feedbackRow(item));
+    el.replaceChildren(...kids);
+    el.dataset.state = 'done';
+  }
+
+  // ---------------------------------------------------------------- asking
+  function setBusy(b) {
+    busy = b;
+    msgs.setAttribute('aria-busy', b ? 'true' : 'false');
+    updateInput();
+  }
+  function updateInput() {
+    const n = input.value.length;
+    count.textContent = `${n}/${MAX}`;
+    count.classList.toggle('pa-near', n >= MAX * 0.95);
+    sendBtn.disabled = busy || !input.value.trim();
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(130, Math.max(40, input.scrollHeight + 2))}px`;
+  }
+
+  async function ask(question) {
+    const q = String(question || '').trim().slice(0, MAX);
+    if (!q || busy) return;
+    state.asked = true; // any question counts: data-question is not asked on top of it
+    if (!state.open) setOpen(true);
+    closePopover(false);
+    const welcome = msgs.querySelector('.pa-welcome');
+    if (welcome) welcome.remove();
+    setBusy(true);
+    state.items.push({ role: 'user', text: q });
+    save();
+    msgs.append(userMsg(q));
+    const bubble = h('div', { class: 'pa-bubble' }, h('span', { class: 'pa-typing', role: 'status', 'aria-label': '正在查找政策并生成回答' },
+      h('i'), h('i'), h('i')));
+    const el = h('div', { class: 'pa-msg pa-bot', 'data-state': 'pending', 'aria-busy': 'true' }, bubble);
+    msgs.append(el);
+    toBottom();
+    const item = { role: 'bot', q };
+    const view = {
+      meta: (m) => {
+        const rq = String(m.rewritten_query || '').trim();
+        if (rq && rq !== q && !el.querySelector('.pa-rq')) el.prepend(h('p', { class: 'pa-rq' }, '已检索：' + rq));
+      },
+      delta: (text) => {
+        const stick = nearBottom();
+        el.classList.add('pa-streaming');
+        el.dataset.state = 'streaming';
+        bubble.textContent = text;
+        if (stick) toBottom();
+      },
+    };
+    try {
+      const record = await chat({ message: q, session_id: state.sessionId || null }, view);
+      if (record.session_id) state.sessionId = record.session_id;
+      item.record = record;
+    } catch (e) {
+      item.error = (e instanceof ApiError && e.message) || '抱歉，服务暂时不可用，请稍后重试。';
+    }
+    const stick = nearBottom();
+    state.items.push(item);
+    save();
+    renderBot(el, item);
+    if (stick) toBottom();
+    setBusy(false);
+    if (state.open && shadow.activeElement !== input && !popover.contains(shadow.activeElement)) input.focus({ preventScroll: true });
+  }
+
+  function send() {
+    if (busy) return;
+    const q = input.value.trim();
+    if (!q) return;
+    input.value = '';
+    updateInput();
+    ask(q);
+  }
+
+  function setOpen(open, focus = true) {
+    state.open = open;
+    panel.hidden = !open;
+    root.classList.toggle('pa-open', open);
+    launcher.setAttribute('aria-expanded', String(open));
+    launcher.setAttribute('aria-label', (open ? '关闭' : '打开') + TITLE);
+    launcher.replaceChildren(icon(open ? I.close : I.chat, open ? 24 : 28));
+    save();
+    if (!open) { closePopover(false); if (focus) launcher.focus({ preventScroll: true }); return; }
+    toBottom();
+    if (focus) input.focus({ preventScroll: true });
+    if (QUESTION && !state.asked) {
+      state.asked = true;
+      save();
+      if (!busy) ask(QUESTION);
+    }
+  }
+
+  function reset() {
+    if (busy) return;
+    state.sessionId = null;
+    state.items = [];
+    save();
+    closePopover(false);
+    msgs.replaceChildren();
+    renderWelcome();
+    input.focus();
+  }
+
+  // ---------------------------------------------------------------- events
+  launcher.addEventListener('click', () => setOpen(!state.open));
+  closeBtn.addEventListener('click', () => setOpen(false));
+  resetBtn.addEventListener('click', reset);
+  sendBtn.addEventListener('click', send);
+  input.addEventListener('input', updateInput);
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); send(); }
+  });
+  msgs.addEventListener('scroll', () => closePopover(false), { passive: true });
+  root.addEventListener('click', (e) => {
+    if (!popover.hidden && !e.composedPath().includes(popover)) closePopover(false);
+  });
+  root.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    if (!popover.hidden) { e.stopPropagation(); closePopover(true); } else if (state.open) { e.stopPropagation(); setOpen(false); }
+  });
+
+  // ---------------------------------------------------------------- boot
+  function boot() {
+    for (const it of state.items) {
+      if (it.role === 'user') msgs.append(userMsg(it.text));
+      else if (it.role === 'bot') { const el = h('div', { class: 'pa-msg pa-bot' }); renderBot(el, it); msgs.append(el); }
+    }
+    renderWelcome();
+    updateInput();
+    (document.body || document.documentElement).appendChild(host);
+    if (ds.open === 'true') setOpen(true, false);
+    else if (state.open) setOpen(true, false);
+  }
+  if (document.body) boot(); else document.addEventListener('DOMContentLoaded', boot);
+})();
