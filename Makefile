@@ -25,10 +25,13 @@ index: install
 run: index
 	HF_HUB_OFFLINE=1 $(BIN)/python -m assistant serve
 
+# Debian's chromium for the browser tests (a browser download would fail offline) and a CJK
+# font so screenshots show the Chinese text.
+BROWSER_PKGS := chromium fonts-wqy-microhei
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi wqy; } || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; }
 
 test: install browser-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
