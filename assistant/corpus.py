@@ -17,7 +17,8 @@ from pathlib import Path
 
 from assistant.schema import CorpusError, Document
 
-SUPPORTED_SUFFIXES = (".txt",)
+# .html/.docx/.pdf are read through assistant.ingest (trafilatura, python-docx, pypdf)
+SUPPORTED_SUFFIXES = (".txt", ".html", ".htm", ".docx", ".pdf")
 
 _BOILERPLATE_LINE = re.compile(
     r"^\s*(?:"
@@ -188,7 +189,13 @@ def load_file(path: Path) -> Document:
     path = Path(path)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise CorpusError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; expected {', '.join(SUPPORTED_SUFFIXES)}")
-    return build_document(read_text(path), path.name, path.stem, load_sidecar(path))
+    if path.suffix.lower() == ".txt":
+        text = read_text(path)
+    else:
+        from assistant.ingest import read_file
+
+        text = read_file(path)
+    return build_document(text, path.name, path.stem, load_sidecar(path))
 
 
 def corpus_files(folder: Path) -> list[Path]:
