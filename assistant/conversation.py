@@ -1,0 +1,217 @@
+"""Conversation stage: sessions that keep their turns, and follow-up resolution.
+
+Enterprises ask elliptically after a first question: "那在上交所上市呢？", "国家科技型中小企业呢？",
+"宝坻区呢？". `resolve()` rewrites such a follow-up into a standalone query by carrying over the
+region, enterprise type and topic of the previous (already standalone) query; whatever the new
+message names explicitly replaces the carried value. Sessions live in SQLite in the data folder,
+so a restart loses nothing; they expire after a time-to-live and stop at a turn cap.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.answer import PLACES
+from assistant.schema import QueryError, UnknownSessionError
+from assistant.text import normalize
+
+# Slot vocabularies. Enterprise types carry an optional level (国家级/省级 …); the topic groups
+# policy instruments an enterprise asks about one after another.
+_LEVEL = r"(?:国家级|省级|市级|区级|国家|省|市级)?"
+ENTERPRISE = re.compile(
+    _LEVEL
+    + r"(?:专精特新[“\"]?小巨人[”\"]?|[“\"]?小巨人[”\"]?|专精特新|高新技术企业|高企|科技型中小企业|科技领军企业|领军企业|"
+    r"雏鹰|瞪羚|独角兽|杀手锏产品|规模以上工业企业|规上企业|标杆企业|中小企业|小微企业)(?:企业)?"
+)
+TOPIC = re.compile(
+    r"(?:在)?(?:新三板|全国中小企业股份转让系统|上交所|深交所|北交所|科创板|创业板|上海证券交易所|深圳证券交易所|境外|"
+    r"区域性股权市场|天津滨海柜台交易市场)?(?:首次公开发行股票并)?(?:上市|挂牌|股改|股份制改造)"
+    r"|新三板|节能改造|节能|技术改造|技改|清洁生产|研发投入|研发|人才|融资|贷款|担保|孵化器|众创空间|知识产权|专利|品牌|"
+    r"商标|智能制造|军民融合|两化融合|首台套|展会|信用"
+)
+REGION = re.compile(
+    r"(?:天津市|河北省|唐山市|河北省唐山市)*(?:蓟州|宝坻|西青|芦台)(?:区|经济开发区|开发区)?|(?:"
+    + "|".join(sorted(PLACES, key=len, reverse=True))
+    + r")(?:省|市|区|新区)?"
+)
+_FOLLOW_PREFIX = re.compile(r"^(?:那么|那|还有|另外|如果是|如果|要是|换成|改成|这|此|该|其|它)")
+_STRIP_PREFIX = re.compile(r"^(?:那么|那|还有|另外)")
+_FOLLOW_SUFFIX = re.compile(r"(?:呢|吗|怎么样|如何)?[？?。！!\s]*$")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: what the user wrote, the standalone query searched, and the answer record."""
+
+    turn: int
+    message: str
+    rewritten_query: str
+    answer: dict
+    created_at: float
+
+
+def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text) if m.group(0)]
+
+
+def _standalone(item) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, dict):
+        return item.get("rewritten_query") or item.get("message", "")
+    return getattr(item, "rewritten_query", "") or getattr(item, "message", "")
+
+
+def is_followup(message: str) -> bool:
+    """True for an elliptical follow-up ("宝坻区呢？", "那在上交所上市呢？", "这项工作的责任单位有哪些？")."""
+    m = normalize(message)
+    core = _FOLLOW_SUFFIX.sub("", m)
+    return bool(_FOLLOW_PREFIX.match(m)) or bool(re.search(r"呢[？?]?$", m)) or len(core) <= 8
+
+
+def resolve(message: str, history: list) -> str:
+    """The standalone query for a message, given the earlier turns (Turn, dict or str; oldest first)."""
+    msg = normalize(message)
+    if not history:
+        return msg
+    prev = normalize(_standalone(history[-1]))
+    # A question that names no place inherits the region of the conversation so far.
+    if not prev or not (is_followup(msg) or (not REGION.search(msg) and REGION.search(prev))):
+        return msg
+    core = _FOLLOW_SUFFIX.sub("", _STRIP_PREFIX.sub("", msg)).strip("，,。 ")
+    if not core:
+        return prev
+    result = prev
+    covered: list[tuple[int, int]] = []
+    appended: list[str] = []
+    for pattern in (REGION, ENTERPRISE, TOPIC):
+        new = _spans(pattern, core)
+        if not new:
+            continue
+        covered.extend(new)
+        new_text = core[new[0][0] : new[-1][1]]
+        old = _spans(pattern, result)
+        if old:
+            # Replace the whole run the previous query used for this slot ("新三板挂牌" → "上交所上市").
+            start, end = old[0][0], old[-1][1]
+            if start > 0 and result[start - 1] == "在" and new_text.startswith("在"):
+                new_text = new_text[1:]
+            result = result[:start] + new_text + result[end:]
+        elif pattern is REGION:
+            result = new_text + result
+        else:
+            appended.append(new_text)
+    leftover = core
+    for s, e in sorted(covered, reverse=True):
+        leftover = leftover[:s] + leftover[e:]
+    leftover = re.sub(r"^(?:的|在|对|是)+|(?:的|在|是)+$", "", leftover.strip("，,。 "))
+    if not covered or len(leftover) >= 2:
+        # Nothing to substitute, or the follow-up asks something new about the same subject:
+        # keep the subject and add the new question ("…标杆企业，这项工作的责任单位有哪些？").
+        base = re.sub(r"[？?。！!]+$", "", result)
+        return f"{base}，{core}?"
+    if appended:
+        result = re.sub(r"[？?。！!]+$", "", result) + "，" + "、".join(appended) + "？"
+    return result
+
+
+class SessionStore:
+    """Conversation sessions in SQLite (tables conv_*): thread-safe, with a TTL and a turn cap."""
+
+    def __init__(self, path: Path | str, ttl_s: int = 7 * 24 * 3600, max_turns: int = 50, clock=time.time):
+        self.path = Path(path)
+        self.ttl_s = ttl_s
+        self.max_turns = max_turns
+        self.clock = clock
+        self._lock = threading.Lock()
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        with self._lock, self._db:
+            if str(path) != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS conv_sessions (id TEXT PRIMARY KEY, created_at REAL, updated_at REAL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS conv_turns (session_id TEXT, turn INTEGER, message TEXT, "
+                "rewritten_query TEXT, answer TEXT, created_at REAL, PRIMARY KEY (session_id, turn))"
+            )
+
+    @classmethod
+    def from_settings(cls, settings) -> "SessionStore":
+        """The store at settings.data_dir / assistant.db."""
+        return cls(Path(settings.data_dir) / "assistant.db", settings.session_ttl_s, settings.max_turns)
+
+    def create(self) -> str:
+        """A new empty session; expired sessions are purged on the way."""
+        sid = uuid.uuid4().hex
+        now = self.clock()
+        with self._lock, self._db:
+            self._purge(now)
+            self._db.execute("INSERT INTO conv_sessions VALUES (?, ?, ?)", (sid, now, now))
+        return sid
+
+    def _purge(self, now: float) -> None:
+        old = [r[0] for r in self._db.execute("SELECT id FROM conv_sessions WHERE updated_at < ?", (now - self.ttl_s,))]
+        for sid in old:
+            self._db.execute("DELETE FROM conv_turns WHERE session_id = ?", (sid,))
+            self._db.execute("DELETE FROM conv_sessions WHERE id = ?", (sid,))
+
+    def _check(self, session_id: str) -> None:
+        row = self._db.execute("SELECT updated_at FROM conv_sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None or row[0] < self.clock() - self.ttl_s:
+            raise UnknownSessionError(f"unknown or expired session: {session_id}")
+
+    def exists(self, session_id: str) -> bool:
+        """True when the session exists and has not expired."""
+        try:
+            with self._lock:
+                self._check(session_id)
+            return True
+        except UnknownSessionError:
+            return False
+
+    def history(self, session_id: str) -> list[Turn]:
+        """The session's turns, oldest first; UnknownSessionError when unknown or expired."""
+        with self._lock:
+            self._check(session_id)
+            rows = self._db.execute(
+                "SELECT turn, message, rewritten_query, answer, created_at FROM conv_turns WHERE session_id = ? ORDER BY turn",
+                (session_id,),
+            ).fetchall()
+        return [Turn(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4]) for r in rows]
+
+    def append(self, session_id: str, message: str, rewritten_query: str, answer: dict) -> int:
+        """Record a turn and return its number (1-based); QueryError once the turn cap is reached."""
+        now = self.clock()
+        with self._lock, self._db:
+            self._check(session_id)
+            (count,) = self._db.execute("SELECT COUNT(*) FROM conv_turns WHERE session_id = ?", (session_id,)).fetchone()
+            if count >= self.max_turns:
+                raise QueryError(f"this conversation reached its limit of {self.max_turns} turns; start a new one")
+            turn = count + 1
+            self._db.execute(
+                "INSERT INTO conv_turns VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, turn, message, rewritten_query, json.dumps(answer, ensure_ascii=False), now),
+            )
+            self._db.execute("UPDATE conv_sessions SET updated_at = ? WHERE id = ?", (now, session_id))
+        return turn
+
+    def turn_count(self, session_id: str) -> int:
+        """How many turns the session holds."""
+        with self._lock:
+            self._check(session_id)
+            return self._db.execute("SELECT COUNT(*) FROM conv_turns WHERE session_id = ?", (session_id,)).fetchone()[0]
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()

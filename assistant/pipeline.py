@@ -1,0 +1,173 @@
+"""Pipeline: the one object the CLI and the API use — question → (conversation) → retrieve → answer.
+
+`Assistant` holds the loaded index, its retriever and the session store. `ask()` is stateless;
+`chat()` resolves an elliptical follow-up against the session's earlier turns first and returns the
+rewritten query so the user sees what was searched. `swap_index()` replaces index and retriever
+together after an admin re-index, so a request never sees one without the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+
+from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions, uncovered_place
+from assistant.conversation import SessionStore, resolve
+from assistant.schema import Answer, QueryError
+
+SEARCH_K = 8
+
+
+class Assistant:
+    """Grounded answers and conversations over one policy index."""
+
+    def __init__(self, settings, index=None, embedder=None):
+        from assistant.embed import make_embedder
+        from assistant.index import PolicyIndex
+        from assistant.retrieve import Retriever
+
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings.embedder, settings.model, settings.hash_dim)
+        self._lock = threading.RLock()
+        self._retriever_cls = Retriever
+        index = index if index is not None else PolicyIndex.load(Path(settings.index_dir))
+        self.index = index
+        self.retriever = Retriever(index, self.embedder, settings.fetch_k, settings.rrf_k, settings.max_k)
+        self.sessions = SessionStore.from_settings(settings)
+        self._rewriter = None
+        if getattr(settings, "llm_base_url", ""):
+            from assistant.llm import Rewriter
+
+            self._rewriter = Rewriter(settings.llm_base_url, settings.llm_model, settings.llm_api_key)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Assistant":
+        """An assistant over the index and model the settings name."""
+        return cls(settings)
+
+    def swap_index(self, index) -> None:
+        """Replace index and retriever together (thread-safe), e.g. after an admin re-index."""
+        retriever = self._retriever_cls(index, self.embedder, self.settings.fetch_k, self.settings.rrf_k, self.settings.max_k)
+        with self._lock:
+            self.index, self.retriever = index, retriever
+
+    def regions(self) -> list[str]:
+        """The regions the corpus covers."""
+        with self._lock:
+            docs = self.index.documents
+        return sorted({d.get("region", "") for d in docs if d.get("region")})
+
+    def _check(self, message: str) -> str:
+        if not isinstance(message, str) or not message.strip():
+            raise QueryError("message is empty")
+        limit = getattr(self.settings, "max_message_chars", 1000)
+        if len(message) > limit:
+            raise QueryError(f"message is too long ({len(message)} characters, at most {limit})")
+        return message.strip()
+
+    def _answer(self, query: str, region: str | None, doc_id: str | None) -> Answer:
+        with self._lock:
+            index, retriever = self.index, self.retriever
+        regions = sorted({d.get("region", "") for d in index.documents if d.get("region")})
+        named = mentioned_regions(query, regions) if region is None and not uncovered_place(query, regions) else []
+        if region is None and doc_id is None and not named and asks_every_region(query):
+            named = regions  # "各区对…": give every region its chance, not only the best-ranked one
+        if len(named) > 1:
+            # "蓟州区和芦台经济开发区分别…": search each named region, so every one gets its line.
+            hits = []
+            for r in named:
+                hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))
+            hits.sort(key=lambda h: -h.score)
+        else:
+            if region is None and named:
+                region = mentioned_region(query, regions)
+            hits = retriever.search(query, k=SEARCH_K, region=region, doc_id=doc_id)
+        answer = compose(query, hits, regions=regions, documents=index.documents)
+        if self._rewriter is not None and not answer.refused:
+            answer = self._rewriter.rewrite(query, answer)
+        return answer
+
+    def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
+        """One grounded answer, no session."""
+        question = self._check(question)
+        from dataclasses import replace
+
+        return replace(self._answer(question, region, doc_id), rewritten_query=question)
+
+    def chat(self, message: str, session_id: str | None = None) -> Answer:
+        """One turn of a conversation: a new session when session_id is None."""
+        from dataclasses import replace
+
+        message = self._check(message)
+        if session_id is None:
+            session_id = self.sessions.create()
+            history = []
+        else:
+            history = self.sessions.history(session_id)  # UnknownSessionError for unknown/expired ids
+        query = resolve(message, history)
+        answer = replace(self._answer(query, None, None), rewritten_query=query, session_id=session_id)
+        turn = self.sessions.append(session_id, message, query, answer.to_dict())
+        return replace(answer, turn=turn)
+
+
+def format_answer(answer: Answer) -> str:
+    """An answer for a terminal: the text, then each citation's title, section and quote."""
+    out = [answer.answer]
+    if answer.rewritten_query:
+        out.insert(0, f"（检索：{answer.rewritten_query}）")
+    for c in answer.citations:
+        out.append(f"  [{c.n}] 《{c.doc_title}》 {c.section}\n      “{c.quote}”  ({c.clause_id})")
+    if answer.related:
+        out.append("可能相关：")
+        for c in answer.related:
+            out.append(f"  - 《{c.doc_title}》 {c.section}  ({c.clause_id})")
+    return "\n".join(out)
+
+
+def cli(name: str, argv: list[str]) -> int:
+    """`ask "…" [--json] [--region R] [--doc D]` and interactive `chat [--json]`."""
+    from assistant.config import Settings
+
+    parser = argparse.ArgumentParser(prog=f"assistant {name}")
+    if name == "ask":
+        parser.add_argument("question")
+        parser.add_argument("--region")
+        parser.add_argument("--doc")
+    parser.add_argument("--json", action="store_true", help="print the answer record as JSON")
+    args = parser.parse_args(argv)
+    assistant = Assistant.from_settings(Settings())
+
+    def show(answer: Answer) -> None:
+        if args.json:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            print(format_answer(answer))
+
+    if name == "ask":
+        show(assistant.ask(args.question, region=args.region, doc_id=args.doc))
+        return 0
+    session_id = None
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        line = line.strip()
+        if line in ("exit", "quit", "退出"):
+            break
+        if not line:
+            continue
+        try:
+            answer = assistant.chat(line, session_id)
+        except QueryError as e:
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        session_id = answer.session_id
+        show(answer)
+        print()
+    return 0

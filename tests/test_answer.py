@@ -1,0 +1,150 @@
+"""Answer stage: grounded extractive composition, refusal paths, and the optional LLM rewrite."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from assistant.answer import (
+    check_grounded,
+    compose,
+    intents,
+    mentioned_region,
+    mentioned_regions,
+    section_label,
+    uncovered_place,
+)
+from assistant.facts import attach_facts
+from assistant.llm import Rewriter, keep_grounded
+from assistant.schema import Answer, Citation, Clause, Hit
+
+REGIONS = ["天津市", "天津市宝坻区", "天津市蓟州区", "天津市西青区", "河北省唐山市芦台经济开发区"]
+
+
+def clause(cid, region, section, text, title="测试文件", department=""):
+    return attach_facts(Clause(cid, cid.split("#")[0], title, region, section, text, department=department))
+
+
+def hit(c, score=0.03, dense=0.9):
+    return Hit(clause=c, score=score, dense_rank=1, lexical_rank=1, dense_score=dense, lexical_score=5.0)
+
+
+JZ = clause(
+    "jizhou-2018#三.(一)",
+    "天津市蓟州区",
+    "三、政策扶持 > （一）支持高新技术企业和杀手锏产品",
+    "（一）支持高新技术企业和杀手锏产品。对首次获批的国家高新技术企业按照规模大小分别给予30—50万元奖励；区财政对于申请认定国家高新技术企业的先按上述标准50%的比例给予补助。",
+    title="2018年蓟州区新一轮中小企业创新转型行动计划",
+)
+BD = clause(
+    "baodi-2019#三.(一).1",
+    "天津市宝坻区",
+    "三、重点任务 > （一）壮大科技企业群体 > 1．",
+    "1．对首次获批的国家高新技术企业给予奖励。加强政策宣传。",
+    title="宝坻区科技企业群体规模壮大攻坚行动实施方案",
+)
+
+
+def test_intents_and_regions():
+    assert "amount" in intents("奖励多少钱？")
+    assert "count" in intents("要新发展多少家企业？")
+    assert "department" in intents("由哪个部门负责？")
+    assert mentioned_region("蓟州区对高企奖励多少", REGIONS) == "天津市蓟州区"
+    assert mentioned_region("芦台开发区上市奖励", REGIONS) == "河北省唐山市芦台经济开发区"
+    assert mentioned_region("高企奖励多少", REGIONS) is None
+    assert set(mentioned_regions("蓟州区和宝坻区分别奖励多少", REGIONS)) == {"天津市蓟州区", "天津市宝坻区"}
+    assert uncovered_place("北京市海淀区对高新技术企业奖励多少？", REGIONS) == "北京"
+    assert uncovered_place("在上海、深圳证券交易所上市补助多少", REGIONS) is None
+    assert uncovered_place("蓟州区对高企奖励多少", REGIONS) is None
+
+
+def test_section_label():
+    assert section_label("三、政策扶持 > （一）支持高新技术企业 > 1．精益管理") == "三、（一）1．"
+
+
+def test_amount_sentence_is_quoted_exactly_with_marker():
+    a = compose("蓟州区对首次获批的国家高新技术企业奖励多少？", [hit(JZ)], regions=REGIONS, min_dense=0)
+    assert not a.refused
+    assert "30—50万元" in a.answer
+    assert a.answer.startswith("《2018年蓟州区新一轮中小企业创新转型行动计划》（天津市蓟州区）三、（一）：")
+    assert a.citations[0].quote in JZ.text and a.citations[0].text == JZ.text
+    assert "[1]" in a.answer and not check_grounded(a)
+
+
+def test_per_region_lines_and_missing_figure_said_plainly():
+    a = compose("各区对首次获批的国家高新技术企业奖励多少？", [hit(JZ, 0.04), hit(BD, 0.03)], regions=REGIONS, min_dense=0)
+    lines = a.answer.splitlines()
+    assert len(lines) == 2 and len(a.citations) == 2
+    assert any("（天津市蓟州区）" in l and "30—50万元" in l for l in lines)
+    assert any("（天津市宝坻区）" in l and "未规定金额" in l for l in lines)
+    assert not check_grounded(a)
+
+
+def test_department_from_clause_metadata():
+    c = clause("xiqing-2017#二.(一).2", "天津市西青区", "二、重点任务 > (一)培育 > 2.", "2.到2020年底,高端制造标杆企业达40家以上。(区工信委负责)", department="区工信委")
+    a = compose("西青区高端制造标杆企业培育由哪个部门负责？", [hit(c)], regions=REGIONS, min_dense=0)
+    assert "区工信委" in a.answer
+
+
+def test_refusals():
+    chit = compose("今天天气怎么样？", [hit(JZ)], regions=REGIONS)
+    assert chit.refused and not chit.citations and "天津市蓟州区" in chit.answer
+    other = compose("北京市海淀区对高新技术企业奖励多少？", [hit(JZ)], regions=REGIONS)
+    assert other.refused and "北京" in other.answer and other.related and not other.citations
+    weak = compose("企业知识产权质押融资贴息比例是多少？", [hit(BD, dense=0.1)], regions=REGIONS)
+    assert weak.refused and weak.related[0].clause_id == BD.clause_id and "[1]" not in weak.answer
+    empty = compose("蓟州区对高企奖励多少？", [], regions=REGIONS)
+    assert empty.refused
+
+
+def test_document_metadata_question_cites_the_document():
+    docs = [{"doc_id": "jizhou-2018", "title": JZ.doc_title, "doc_number": "蓟州政办发〔2018〕1号", "date": "2018-05-12", "issuer": ""}]
+    a = compose("蓟州区创新转型行动计划是哪天印发的？文号是什么？", [hit(JZ)], regions=REGIONS, documents=docs, min_dense=0)
+    assert "2018年5月12日" in a.answer and "蓟州政办发〔2018〕1号" in a.answer and not check_grounded(a)
+
+
+def test_over_hash_retrieval_every_quote_is_grounded(hash_retriever):
+    for q in ["蓟州区对首次获批的国家高新技术企业奖励多少？", "宝坻区新发展国家科技型中小企业多少家？", "芦台经济开发区小巨人奖励"]:
+        a = compose(q, hash_retriever.search(q, k=8), regions=REGIONS, min_dense=0)
+        assert not check_grounded(a)
+        for c in a.citations:
+            assert c.quote and c.quote in c.text
+
+
+def _answer():
+    cit = Citation(1, JZ.clause_id, JZ.doc_id, JZ.doc_title, JZ.region, JZ.section, JZ.text, "x", 0.1)
+    return Answer(answer="原文 [1]", citations=(cit,))
+
+
+def test_keep_grounded_drops_unmarked_and_unknown_markers():
+    text = "首次获批的高企可获30—50万元奖励[1]。这是编造的一句。还有一句[7]。"
+    assert keep_grounded(text, {1}) == "首次获批的高企可获30—50万元奖励[1]。"
+
+
+def test_llm_rewrite_against_fake_endpoint():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["url"] = str(request.url)
+        seen["body"] = json.loads(request.content)
+        return httpx.Response(200, json={"choices": [{"message": {"content": "蓟州区给予30—50万元奖励。[1]\n无据之言。"}}]})
+
+    r = Rewriter("http://fake/v1", "m", "k", transport=httpx.MockTransport(handler))
+    out = r.rewrite("奖励多少", _answer())
+    assert seen["url"] == "http://fake/v1/chat/completions" and seen["body"]["model"] == "m"
+    assert out.answer == "蓟州区给予30—50万元奖励。[1]"
+    failing = Rewriter("http://fake/v1", transport=httpx.MockTransport(lambda req: httpx.Response(500)))
+    assert failing.rewrite("q", _answer()).answer == "原文 [1]"
+
+
+def test_facts_carry_beneficiary_payer_and_conditions():
+    from assistant.facts import extract
+
+    facts = extract("对在全国中小企业股份转让系统挂牌交易的企业，在市财政补助的基础上，区财政再补助150万元。")
+    amount = next(f for f in facts if f.kind == "amount")
+    assert (amount.text, amount.payer, amount.beneficiary) == ("150万元", "区财政", "在全国中小企业股份转让系统挂牌交易的企业")
+    facts = extract("对工业企业实施的节能改造项目，节能量在1000吨标准煤以上的，每吨标准煤给予240元资金补贴。")
+    assert any(f.kind == "condition" and f.text == "节能量在1000吨标准煤以上的" for f in facts)
+    assert any(f.kind == "amount" and f.text == "240元" for f in facts)

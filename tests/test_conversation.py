@@ -1,0 +1,108 @@
+"""Conversation stage: follow-up resolution and the SQLite session store."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from assistant.conversation import SessionStore, Turn, is_followup, resolve
+from assistant.schema import QueryError, UnknownSessionError
+
+
+@pytest.mark.parametrize(
+    "first, follow, must, must_not",
+    [
+        ("蓟州区企业在新三板挂牌有什么补助？", "那在上交所上市呢？", ["蓟州区", "上交所上市", "补助"], ["新三板"]),
+        ("宝坻区今年要新发展多少家国家高新技术企业？", "国家科技型中小企业呢？", ["宝坻区", "国家科技型中小企业", "多少家"], ["高新技术"]),
+        ("蓟州区对首次获批的国家高新技术企业奖励多少？", "宝坻区呢？", ["宝坻区", "首次获批的国家高新技术企业", "奖励"], ["蓟州"]),
+        ("芦台经济开发区对新认定的省级专精特新企业奖励多少？", "国家级小巨人呢？", ["芦台经济开发区", "国家级小巨人", "奖励多少"], ["省级"]),
+        ("西青区到2020年底要培育多少家高端制造标杆企业？", "这项工作的责任单位有哪些？", ["西青区", "标杆企业", "责任单位"], []),
+    ],
+)
+def test_followups_carry_region_type_and_topic(first, follow, must, must_not):
+    q = resolve(follow, [first])
+    for m in must:
+        assert m in q, (q, m)
+    for m in must_not:
+        assert m not in q, (q, m)
+
+
+def test_standalone_and_first_messages_are_kept():
+    assert resolve("蓟州区对高企奖励多少？", []) == "蓟州区对高企奖励多少?"
+    q = resolve("西青区到2020年中国驰名商标的目标是多少件？", ["蓟州区企业在新三板挂牌有什么补助？"])
+    assert q == "西青区到2020年中国驰名商标的目标是多少件?"
+    assert is_followup("宝坻区呢？") and not is_followup("西青区到2020年中国驰名商标的目标是多少件？")
+
+
+def test_history_items_may_be_turns_or_dicts():
+    t = Turn(1, "蓟州区股改有什么补助", "蓟州区股改有什么补助", {}, 0.0)
+    assert resolve("西青区呢", [t]).startswith("西青区")
+    assert resolve("西青区呢", [{"message": "x", "rewritten_query": "蓟州区股改有什么补助"}]).startswith("西青区")
+
+
+def test_resolved_query_uses_the_last_standalone_query():
+    history = ["蓟州区对首次获批的国家高新技术企业奖励多少？"]
+    q2 = resolve("宝坻区呢？", history)
+    q3 = resolve("西青区呢？", history + [q2])
+    assert "西青区" in q3 and "首次获批" in q3 and "宝坻" not in q3
+
+
+def test_sessions_persist_across_store_instances(tmp_path):
+    db = tmp_path / "assistant.db"
+    s1 = SessionStore(db)
+    sid = s1.create()
+    assert s1.append(sid, "蓟州区高企奖励多少", "蓟州区高企奖励多少", {"answer": "30—50万元 [1]"}) == 1
+    assert s1.append(sid, "宝坻区呢", "宝坻区高企奖励多少", {}) == 2
+    s1.close()
+    s2 = SessionStore(db)
+    turns = s2.history(sid)
+    assert [t.turn for t in turns] == [1, 2] and turns[1].rewritten_query == "宝坻区高企奖励多少"
+    assert turns[0].answer["answer"] == "30—50万元 [1]"
+    tables = {r[0] for r in s2._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables and all(t.startswith("conv_") for t in tables)
+
+
+def test_unknown_and_expired_sessions(tmp_path):
+    now = [1000.0]
+    store = SessionStore(tmp_path / "a.db", ttl_s=60, clock=lambda: now[0])
+    with pytest.raises(UnknownSessionError):
+        store.history("nope")
+    sid = store.create()
+    store.append(sid, "m", "m", {})
+    now[0] += 59
+    assert store.exists(sid)
+    now[0] += 120
+    with pytest.raises(UnknownSessionError):
+        store.history(sid)
+    with pytest.raises(UnknownSessionError):
+        store.append(sid, "m", "m", {})
+
+
+def test_turn_cap(tmp_path):
+    store = SessionStore(tmp_path / "a.db", max_turns=2)
+    sid = store.create()
+    store.append(sid, "a", "a", {})
+    store.append(sid, "b", "b", {})
+    with pytest.raises(QueryError):
+        store.append(sid, "c", "c", {})
+
+
+def test_store_is_thread_safe(tmp_path):
+    store = SessionStore(tmp_path / "a.db", max_turns=1000)
+    sid = store.create()
+    errors = []
+
+    def work():
+        try:
+            for _ in range(20):
+                store.append(sid, "q", "q", {})
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and [t.turn for t in store.history(sid)] == list(range(1, 81))
