@@ -40,6 +40,21 @@ def _bm25s():
     return bm25s
 
 
+def pipeline_hash() -> str:
+    """Hash of the code and data that turn a corpus into clauses (cleaning, chunking, facts,
+    tokenizer dictionaries): a change there makes an index stale even when the corpus is not."""
+    import assistant
+
+    root = Path(assistant.__file__).parent
+    h = hashlib.sha256()
+    for rel in ("corpus.py", "chunk.py", "facts.py", "text.py", "data/userdict.txt", "data/synonyms.tsv"):
+        path = root / rel
+        if path.exists():
+            h.update(rel.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
@@ -270,6 +285,8 @@ def stale_reason(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars:
         return f"model changed ({manifest.get('model')} → {model})"
     if manifest.get("chunk_max_chars") != chunk_max_chars:
         return "chunking settings changed"
+    if manifest.get("pipeline_hash") != pipeline_hash():
+        return "chunking or tokenizer code changed"
     return None
 
 
@@ -321,7 +338,7 @@ def build(
         batch_size=batch_size,
         cached=cached,
         progress=progress,
-        extra_manifest={"chunk_max_chars": chunk_max_chars},
+        extra_manifest={"chunk_max_chars": chunk_max_chars, "pipeline_hash": pipeline_hash()},
     )
     index.save(out_dir)
     return index, stats

@@ -56,6 +56,14 @@ def test_staleness(hash_settings):
     assert stale_reason(s.index_dir, h, "hash-256", s.chunk_max_chars) is None
     assert stale_reason(s.index_dir, h, "m3e-small", s.chunk_max_chars).startswith("model changed")
     assert stale_reason(s.index_dir, h, "hash-256", 300) == "chunking settings changed"
+    import assistant.index as index_mod
+
+    original = index_mod.pipeline_hash
+    index_mod.pipeline_hash = lambda: "different"
+    try:
+        assert stale_reason(s.index_dir, h, "hash-256", s.chunk_max_chars) == "chunking or tokenizer code changed"
+    finally:
+        index_mod.pipeline_hash = original
     (s.corpus_dir / "new.txt").write_text("一、目标\n新增文件。", encoding="utf-8")
     assert stale_reason(s.index_dir, corpus_hash(s.corpus_dir), "hash-256", s.chunk_max_chars) == "corpus changed"
     with pytest.raises(StaleIndexError, match="corpus changed"):
