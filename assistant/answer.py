@@ -157,9 +157,22 @@ def section_label(section: str) -> str:
     return "".join(labels)
 
 
-def _sentence_score(sentence: str, q_tokens: list[str], wanted: set[str], clause) -> float:
+# Policy clauses list rewards for several enterprise types side by side; a sentence about another
+# type than the one asked ("小巨人…10万元" for a 高新技术企业 question) must not win on its amount.
+_TYPES = ("高新技术企业", "专精特新", "小巨人", "科技型中小企业", "雏鹰", "瞪羚", "领军", "单项冠军", "杀手锏")
+
+
+def _type_mismatch(question: str, sentence: str) -> bool:
+    asked = {t for t in _TYPES if t in question}
+    named = {t for t in _TYPES if t in sentence}
+    return bool(asked and named and not asked & named)
+
+
+def _sentence_score(sentence: str, q_tokens: list[str], wanted: set[str], clause, question: str = "") -> float:
     s = expand_aliases(normalize(sentence)).lower()
     score = sum(1.0 for t in q_tokens if t in s)
+    if question and _type_mismatch(expand_aliases(normalize(question)), s):
+        score -= 3.0
     if "amount" in wanted and _AMOUNT_UNIT.search(normalize(sentence)):
         score += 2.5
     if "count" in wanted and _COUNT_UNIT.search(normalize(sentence)):
@@ -182,7 +195,7 @@ def best_quote(clause, question: str, wanted: set[str]) -> tuple[str, float]:
     sentences = [s for s in split_sentences(text) if s.strip()]
     if not sentences:
         return text.strip(), 0.0
-    scored = [(_sentence_score(s, q_tokens, wanted, clause), i) for i, s in enumerate(sentences)]
+    scored = [(_sentence_score(s, q_tokens, wanted, clause, question), i) for i, s in enumerate(sentences)]
     score, i = max(scored, key=lambda x: (x[0], -x[1]))
     quote = sentences[i].strip()
     # A heading line ("（五）支持企业股改上市。") or a lead-in ("具体标准如下：") says nothing by itself:
@@ -191,7 +204,7 @@ def best_quote(clause, question: str, wanted: set[str]) -> tuple[str, float]:
         joined = (sentences[i] + sentences[i + 1]).strip()
         if joined in text:
             quote = joined
-            score = max(score, _sentence_score(joined, q_tokens, wanted, clause))
+            score = max(score, _sentence_score(joined, q_tokens, wanted, clause, question))
     # Amount asked but the best sentence has none: a following sentence may carry it.
     if "amount" in wanted and not _AMOUNT_UNIT.search(normalize(quote)) and i + 1 < len(sentences):
         nxt = sentences[i + 1]
