@@ -186,7 +186,7 @@ def bench_size(n, real, documents, base_vecs, gen, embedder, queries, settings, 
             r["recall@10_vs_exact_ef512"] = round(
                 float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(wide, exact_ids)])), 4
             )
-        retriever = Retriever(index, embedder, settings.fetch_k, settings.rrf_k, settings.max_k)
+        retriever = Retriever.from_settings(index, embedder, settings)
         retriever.search(queries[0], k=10, mode="hybrid")  # warm-up: lazy imports and first-call allocations
         lat = []
         for q in queries:

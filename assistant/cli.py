@@ -83,7 +83,7 @@ def load_retriever(settings):
     from assistant.retrieve import Retriever
 
     index = PolicyIndex.load(settings.index_dir)
-    return Retriever(index, _embedder(settings), settings.fetch_k, settings.rrf_k, settings.max_k)
+    return Retriever.from_settings(index, _embedder(settings), settings)
 
 
 def cmd_search(args) -> int:

@@ -324,7 +324,7 @@ def evaluate(
     else:
         index = _throwaway_index(docs, embedder)
     cached = CachedEmbedder(embedder)
-    retriever = Retriever(index, cached, settings.fetch_k, settings.rrf_k, settings.max_k)
+    retriever = Retriever.from_settings(index, cached, settings)
     naive = NaiveIndex([d.text for d in docs], cached) if "naive" in modes else None
     items = load_questions(questions)
     for item in items:

@@ -27,15 +27,11 @@ class Assistant:
     def __init__(self, settings, index=None, embedder=None):
         from assistant.embed import make_embedder
         from assistant.index import PolicyIndex
-        from assistant.retrieve import Retriever
 
         self.settings = settings
         self.embedder = embedder or make_embedder(settings.embedder, settings.model, settings.hash_dim)
         self._lock = threading.RLock()
-        self._retriever_cls = Retriever
-        index = index if index is not None else PolicyIndex.load(Path(settings.index_dir))
-        self.index = index
-        self.retriever = Retriever(index, self.embedder, settings.fetch_k, settings.rrf_k, settings.max_k)
+        self.swap_index(index if index is not None else PolicyIndex.load(Path(settings.index_dir)))
         self.sessions = SessionStore.from_settings(settings)
         self._rewriter = None
         if getattr(settings, "llm_base_url", ""):
@@ -50,7 +46,9 @@ class Assistant:
 
     def swap_index(self, index) -> None:
         """Replace index and retriever together (thread-safe), e.g. after an admin re-index."""
-        retriever = self._retriever_cls(index, self.embedder, self.settings.fetch_k, self.settings.rrf_k, self.settings.max_k)
+        from assistant.retrieve import Retriever
+
+        retriever = Retriever.from_settings(index, self.embedder, self.settings)
         with self._lock:
             self.index, self.retriever = index, retriever
 

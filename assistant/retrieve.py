@@ -21,12 +21,13 @@ MODES = ("hybrid", "dense", "bm25")
 MAX_QUERY_CHARS = 1000
 
 
-def rrf(rankings: list[list[int]], k: int = 60) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: score(d) = Σ 1/(k + rank), ranks from 1; ties keep first-seen order."""
+def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = None) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: score(d) = Σ w_i/(k + rank_i), ranks from 1; ties keep first-seen order."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[i]
         for rank, doc in enumerate(ranking, 1):
-            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+            scores[doc] = scores.get(doc, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
@@ -48,14 +49,20 @@ def _matches_region(clause_region: str, wanted: str) -> bool:
 class Retriever:
     """Hybrid search over one PolicyIndex with one embedder."""
 
-    def __init__(self, index, embedder, fetch_k: int = 50, rrf_k: int = 60, max_k: int = 100):
+    def __init__(self, index, embedder, fetch_k: int = 50, rrf_k: int = 60, max_k: int = 100, dense_weight: float = 0.5):
         self.index = index
         self.embedder = embedder
         self.fetch_k = fetch_k
         self.rrf_k = rrf_k
         self.max_k = max_k
+        self.dense_weight = dense_weight
         if index.manifest.get("model") not in (None, embedder.name):
             raise QueryError(f"index was built with {index.manifest.get('model')}, not {embedder.name}")
+
+    @classmethod
+    def from_settings(cls, index, embedder, settings) -> "Retriever":
+        """A retriever with the fusion and fetch settings of a Settings object."""
+        return cls(index, embedder, settings.fetch_k, settings.rrf_k, settings.max_k, settings.dense_weight)
 
     def allowed_rows(self, filters: Filters) -> np.ndarray | None:
         """Row ids that pass the filters, or None when no filter is set."""
@@ -115,7 +122,7 @@ class Retriever:
         elif mode == "bm25":
             fused = [(row, s) for row, s in lexical]
         else:
-            fused = rrf([[r for r, _ in dense], [r for r, _ in lexical]], self.rrf_k)
+            fused = rrf([[r for r, _ in dense], [r for r, _ in lexical]], self.rrf_k, [self.dense_weight, 1.0])
         return [
             Hit(
                 clause=self.index.clauses[row],

@@ -85,3 +85,9 @@ def test_real_model_high_tech_reward(real_retriever):
 def test_real_model_finds_clause(real_retriever, query, expected):
     ids = [h.clause.clause_id for h in real_retriever.search(query, k=5)]
     assert expected in ids, ids
+
+
+def test_weighted_rrf():
+    fused = rrf([[1, 2], [2, 1]], k=60, weights=[0.5, 1.0])
+    assert [d for d, _ in fused] == [2, 1]  # the lexical ranking wins a tie of ranks
+    assert fused[0][1] == pytest.approx(0.5 / 62 + 1 / 61)
