@@ -78,7 +78,9 @@ class SearchRequest(BaseModel):
     department: str | None = None
 
 
-class HitOut(BaseModel):
+class ClauseFields(BaseModel):
+    """The public fields of a clause (Clause.record())."""
+
     clause_id: str
     doc_id: str
     doc_title: str
@@ -86,6 +88,9 @@ class HitOut(BaseModel):
     section: str
     text: str
     department: str
+
+
+class HitOut(ClauseFields):
     score: float
 
 
@@ -141,14 +146,7 @@ class DocumentResponse(BaseModel):
     clauses: list[ClauseOut]
 
 
-class ClauseResponse(BaseModel):
-    clause_id: str
-    doc_id: str
-    doc_title: str
-    region: str
-    section: str
-    text: str
-    department: str
+class ClauseResponse(ClauseFields):
     ordinal: int
     document: DocumentOut | None = None
 
@@ -457,17 +455,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         if c is None:
             raise UnknownClauseError(f"unknown clause: {clause_id}")
         record = next((d for d in index.documents if d.get("doc_id") == c.doc_id), None)
-        return {
-            "clause_id": c.clause_id,
-            "doc_id": c.doc_id,
-            "doc_title": c.doc_title,
-            "region": c.region,
-            "section": c.section,
-            "text": c.text,
-            "department": c.department,
-            "ordinal": c.ordinal,
-            "document": _document_out(record) if record else None,
-        }
+        return {**c.record(), "ordinal": c.ordinal, "document": _document_out(record) if record else None}
 
     # ------------------------------------------------ admin
     def admin(request: Request) -> None:

@@ -57,6 +57,18 @@ class Clause:
         """The text that is embedded and BM25-indexed: title and path give a child its context."""
         return f"{self.doc_title}\n{self.section}\n{self.text}"
 
+    def record(self) -> dict:
+        """The public fields of a clause (those of clauses.jsonl that outside tools read)."""
+        return {
+            "clause_id": self.clause_id,
+            "doc_id": self.doc_id,
+            "doc_title": self.doc_title,
+            "region": self.region,
+            "section": self.section,
+            "text": self.text,
+            "department": self.department,
+        }
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["facts"] = [asdict(f) for f in self.facts]
@@ -83,17 +95,7 @@ class Hit:
 
     def to_dict(self) -> dict:
         """The search-result record: the clauses.jsonl fields plus score."""
-        c = self.clause
-        return {
-            "clause_id": c.clause_id,
-            "doc_id": c.doc_id,
-            "doc_title": c.doc_title,
-            "region": c.region,
-            "section": c.section,
-            "text": c.text,
-            "department": c.department,
-            "score": round(self.score, 6),
-        }
+        return {**self.clause.record(), "score": round(self.score, 6)}
 
 
 @dataclass(frozen=True)
