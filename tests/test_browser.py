@@ -13,7 +13,6 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-STATIC = Path(__file__).resolve().parent.parent / "assistant" / "static"
 QUESTION = "首次获批的国家高新技术企业有什么奖励？"
 
 
@@ -108,8 +107,6 @@ def test_widget_in_host_page_answers_and_shows_citation(server, host_site, page)
 
 
 def test_lookup_search_and_open_clause(server, page):
-    if not (STATIC / "lookup.html").exists():
-        pytest.skip("assistant/static/lookup.html is not there yet (front-end issue)")
     page.goto(f"{server}/lookup")
     page.locator("#q").fill("高新技术企业 奖励")
     page.locator("#search-btn").click()
@@ -126,8 +123,6 @@ def test_lookup_search_and_open_clause(server, page):
 
 
 def test_lookup_deep_link(server, page):
-    if not (STATIC / "lookup.html").exists():
-        pytest.skip("assistant/static/lookup.html is not there yet (front-end issue)")
     from urllib.parse import quote
 
     cid = "jizhou-2018#三.(一)"
