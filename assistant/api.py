@@ -359,23 +359,15 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         return JSONResponse({"detail": "; ".join(_field_message(e) for e in errors) or "invalid request"}, status_code=422)
 
     # ------------------------------------------------ public API
-    def _check_message(message: str) -> None:
-        if not message.strip():
-            raise QueryError("message: must not be empty")
-        if len(message) > settings.max_message_chars:
-            raise QueryError(f"message: too long ({len(message)} characters, at most {settings.max_message_chars})")
-
     @app.post("/api/chat", response_model=ChatResponse, tags=["chat"], dependencies=[Depends(limit)])
     def chat(req: ChatRequest) -> dict:
         """One turn of a conversation; omit session_id to start one."""
-        _check_message(req.message)
         return app.state.assistant.chat(req.message, req.session_id).to_dict()
 
     @app.post("/api/chat/stream", tags=["chat"], dependencies=[Depends(limit)],
               responses={200: {"content": {"text/event-stream": {}}}})
     def chat_stream(req: ChatRequest) -> StreamingResponse:
         """The same turn as server-sent events: `meta`, several `delta`, then `done` (the full record) or `error`."""
-        _check_message(req.message)
         record = app.state.assistant.chat(req.message, req.session_id).to_dict()
 
         def events():

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions, uncovered_place
@@ -19,6 +20,10 @@ from assistant.conversation import SessionStore, resolve
 from assistant.schema import Answer, QueryError
 
 SEARCH_K = 8
+
+
+def _regions_of(index) -> list[str]:
+    return sorted({d.get("region", "") for d in index.documents if d.get("region")})
 
 
 class Assistant:
@@ -55,21 +60,21 @@ class Assistant:
     def regions(self) -> list[str]:
         """The regions the corpus covers."""
         with self._lock:
-            docs = self.index.documents
-        return sorted({d.get("region", "") for d in docs if d.get("region")})
+            index = self.index
+        return _regions_of(index)
 
     def _check(self, message: str) -> str:
         if not isinstance(message, str) or not message.strip():
-            raise QueryError("message is empty")
+            raise QueryError("message: must not be empty")
         limit = getattr(self.settings, "max_message_chars", 1000)
         if len(message) > limit:
-            raise QueryError(f"message is too long ({len(message)} characters, at most {limit})")
+            raise QueryError(f"message: too long ({len(message)} characters, at most {limit})")
         return message.strip()
 
     def _answer(self, query: str, region: str | None, doc_id: str | None) -> Answer:
         with self._lock:
             index, retriever = self.index, self.retriever
-        regions = sorted({d.get("region", "") for d in index.documents if d.get("region")})
+        regions = _regions_of(index)
         named = mentioned_regions(query, regions) if region is None and not uncovered_place(query, regions) else []
         if region is None and doc_id is None and not named and asks_every_region(query):
             named = regions  # "各区对…": give every region its chance, not only the best-ranked one
@@ -91,14 +96,10 @@ class Assistant:
     def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
         """One grounded answer, no session."""
         question = self._check(question)
-        from dataclasses import replace
-
         return replace(self._answer(question, region, doc_id), rewritten_query=question)
 
     def chat(self, message: str, session_id: str | None = None) -> Answer:
         """One turn of a conversation: a new session when session_id is None."""
-        from dataclasses import replace
-
         message = self._check(message)
         if session_id is None:
             session_id = self.sessions.create()
