@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from assistant.answer import PLACES
 from assistant.schema import QueryError, UnknownSessionError
+from assistant.store import open_db
 from assistant.text import normalize
 
 # Slot vocabularies. Enterprise types carry an optional level (国家级/省级 …); the topic groups
@@ -131,12 +131,8 @@ class SessionStore:
         self.max_turns = max_turns
         self.clock = clock
         self._lock = threading.Lock()
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._db = open_db(path)
         with self._lock, self._db:
-            if str(path) != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS conv_sessions (id TEXT PRIMARY KEY, created_at REAL, updated_at REAL)"
             )

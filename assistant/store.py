@@ -1,7 +1,7 @@
-"""Service store: the SQLite data the API keeps (feedback for staff review), in settings.data_dir.
+"""Data store: the one SQLite file (`<data_dir>/assistant.db`) that conversations (tables `conv_`)
+and the API's feedback (tables `api_`) share, and the feedback store itself.
 
-One file (`assistant.db`), WAL so readers never block the writer; every table of this edge is
-prefixed `api_` so it shares the file with the conversation store without clashing.
+WAL so readers never block the writer; one connection per store, guarded by the store's lock.
 """
 
 from __future__ import annotations
@@ -24,17 +24,25 @@ CREATE INDEX IF NOT EXISTS api_feedback_session ON api_feedback (session_id, tur
 """
 
 
+def open_db(path: Path | str) -> sqlite3.Connection:
+    """A connection to the shared SQLite file (created with its folder), usable across threads."""
+    memory = str(path) == ":memory:"
+    if not memory:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    if not memory:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
 class ApiStore:
     """Thread-safe access to the API's tables in `<data_dir>/assistant.db`."""
 
     def __init__(self, data_dir: Path):
-        path = Path(data_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        self.path = path / "assistant.db"
+        self.path = Path(data_dir) / "assistant.db"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db = open_db(self.path)
         self._db.executescript(_SCHEMA)
         self._db.commit()
 
