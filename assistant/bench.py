@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.evaluate import percentile
 from assistant.text import split_sentences, tokenize
 
 REGIONS = ["蓟州区", "宝坻区", "西青区", "武清区", "滨海新区", "东丽区", "津南区", "北辰区", "静海区", "宁河区"]
@@ -94,10 +95,6 @@ def _rss_mb() -> float:
 
 def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
-
-
-def _pct(values: list[float], p: float) -> float:
-    return float(np.percentile(values, p)) if values else float("nan")
 
 
 def real_throughput(clauses, generated, embedder, sample: int) -> dict:
@@ -193,7 +190,7 @@ def bench_size(n, real, documents, base_vecs, gen, embedder, queries, settings, 
             t0 = time.perf_counter()
             retriever.search(q, k=10, mode="hybrid")
             lat.append((time.perf_counter() - t0) * 1000)
-        r["search_p50_ms"], r["search_p95_ms"] = round(_pct(lat, 50), 2), round(_pct(lat, 95), 2)
+        r["search_p50_ms"], r["search_p95_ms"] = round(percentile(lat, 50), 2), round(percentile(lat, 95), 2)
         r.update(_chat_latency(index, embedder, settings, queries[:chat_queries]))
         result[kind] = r
     return result
@@ -213,7 +210,7 @@ def _chat_latency(index, embedder, settings, queries) -> dict:
             t0 = time.perf_counter()
             bot.ask(q)
             lat.append((time.perf_counter() - t0) * 1000)
-    return {"chat_p50_ms": round(_pct(lat, 50), 2), "chat_p95_ms": round(_pct(lat, 95), 2)}
+    return {"chat_p50_ms": round(percentile(lat, 50), 2), "chat_p95_ms": round(percentile(lat, 95), 2)}
 
 
 def run(sizes, out: Path, n_queries: int = 50, embedder_kind: str | None = None, throughput_sample: int = 100,

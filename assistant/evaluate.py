@@ -268,15 +268,9 @@ def _documents_from(corpus: Path | None, settings):
 
 
 def _throwaway_index(docs, embedder):
-    from assistant.chunk import split
-    from assistant.facts import attach_facts
-    from assistant.index import PolicyIndex, document_record
+    from assistant.index import PolicyIndex, clauses_of
 
-    clauses, records = [], []
-    for d in docs:
-        cs = [attach_facts(c) for c in split(d)]
-        clauses.extend(cs)
-        records.append(document_record(d, len(cs)))
+    clauses, records = clauses_of(docs)
     index, _ = PolicyIndex.from_clauses(clauses, embedder, documents=records)
     return index
 

@@ -298,6 +298,20 @@ def document_record(doc: Document, clause_count: int) -> dict:
     return d
 
 
+def clauses_of(documents: Sequence[Document], chunk_max_chars: int = 600) -> tuple[list[Clause], list[dict]]:
+    """The clauses (with facts) of documents, and each document's record with its clause count."""
+    from assistant.chunk import split
+    from assistant.facts import attach_facts
+
+    clauses: list[Clause] = []
+    records = []
+    for doc in documents:
+        doc_clauses = [attach_facts(c) for c in split(doc, max_chars=chunk_max_chars)]
+        clauses.extend(doc_clauses)
+        records.append(document_record(doc, len(doc_clauses)))
+    return clauses, records
+
+
 def build(
     documents: Sequence[Document],
     embedder,
@@ -311,15 +325,7 @@ def build(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PolicyIndex, BuildStats]:
     """Chunk, extract facts, embed (reusing the previous index's vectors) and save atomically."""
-    from assistant.chunk import split
-    from assistant.facts import attach_facts
-
-    clauses: list[Clause] = []
-    records = []
-    for doc in documents:
-        doc_clauses = [attach_facts(c) for c in split(doc, max_chars=chunk_max_chars)]
-        clauses.extend(doc_clauses)
-        records.append(document_record(doc, len(doc_clauses)))
+    clauses, records = clauses_of(documents, chunk_max_chars)
     cached: dict[str, np.ndarray] = {}
     previous = read_manifest(out_dir)
     if previous and previous.get("model") == embedder.name and previous.get("dim") == embedder.dim:
