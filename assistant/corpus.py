@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from assistant.schema import CorpusError, Document
@@ -236,8 +235,3 @@ def corpus_hash(folder: Path) -> str:
             h.update(path.name.encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
-
-
-def with_text(doc: Document, text: str) -> Document:
-    """A copy of a document with other text (used by tests and generated corpora)."""
-    return replace(doc, text=text)

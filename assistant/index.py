@@ -167,9 +167,6 @@ class PolicyIndex:
         i = self._by_id.get(clause_id)
         return self.clauses[i] if i is not None else None
 
-    def row(self, clause_id: str) -> int | None:
-        return self._by_id.get(clause_id)
-
     def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k rows by inner product; `allowed` (row ids) restricts the search."""
         n = len(self.clauses)
