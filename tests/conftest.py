@@ -26,10 +26,9 @@ def seed_docs():
 
 @pytest.fixture(scope="session")
 def seed_clauses(seed_docs):
-    from assistant.chunk import split
-    from assistant.facts import attach_facts
+    from assistant.index import clauses_of
 
-    return [attach_facts(c) for d in seed_docs for c in split(d)]
+    return clauses_of(seed_docs)[0]
 
 
 @pytest.fixture(scope="session")
@@ -41,14 +40,9 @@ def hash_embedder():
 
 @pytest.fixture(scope="session")
 def hash_index(seed_docs, seed_clauses, hash_embedder):
-    from assistant.index import PolicyIndex, document_record
+    from assistant.index import PolicyIndex, clauses_of
 
-    counts = {}
-    for c in seed_clauses:
-        counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
-    index, _ = PolicyIndex.from_clauses(
-        seed_clauses, hash_embedder, documents=[document_record(d, counts[d.doc_id]) for d in seed_docs]
-    )
+    index, _ = PolicyIndex.from_clauses(seed_clauses, hash_embedder, documents=clauses_of(seed_docs)[1])
     return index
 
 
