@@ -39,9 +39,11 @@ _DEPARTMENT = [
     re.compile(r"[（(]\s*([^（）()]{2,80}?)\s*(?:牵头|负责)[^（）()]{0,30}[)）]"),
     re.compile(r"[（(]?\s*责任(?:单位|部门)\s*[:：]\s*([^（）()]{2,120}?)\s*[)）]"),
 ]
-# 宝坻-style trailing "（区科技局、宝坻经济开发区管委会、各街镇）": a bare list of bodies.
-_BODY = r"(?:区|市|县|镇|街|办|局|委|会|室|处|所|院|园区|开发区|管委会|协|银行|海关|政府)"
-_TRAILING_BODIES = re.compile(rf"[（(]\s*((?:[^（）()，,。；;]{{2,30}}?{_BODY}[^（）()，,。；;]{{0,6}}、?)+)\s*[)）]\s*[。；;]?\s*$")
+# A trailing "（区科技局、宝坻经济开发区管委会、各街镇）": a bare list of bodies. The parenthesis is
+# found first and its 、-separated parts are checked one by one: a single regex over the whole list
+# needs nested quantifiers and backtracks exponentially on long 、-lists (a 13 KB 实施细则 hung the build).
+_BODY = re.compile(r"(?:区|市|县|镇|街|办|局|委|会|室|处|所|院|园区|开发区|管委会|协|银行|海关|政府)[^、]{0,6}$")
+_TRAILING_PAREN = re.compile(r"[（(]([^（）()，,。；;]{2,300})[)）]\s*[。；;]?\s*$")
 
 TITLE_MAX = 28
 
@@ -202,9 +204,12 @@ def department_of(text: str) -> str:
         hits = list(pattern.finditer(tail))
         if hits:
             return re.sub(r"\s+", "", hits[-1].group(1)).strip("、，, ")
-    m = _TRAILING_BODIES.search(tail.rstrip())
+    m = _TRAILING_PAREN.search(tail.rstrip())
     if m:
-        return re.sub(r"\s+", "", m.group(1)).strip("、")
+        inner = re.sub(r"\s+", "", m.group(1)).strip("、")
+        parts = inner.split("、")
+        if all(2 <= len(p) <= 40 and _BODY.search(p) for p in parts):
+            return inner
     return ""
 
 
