@@ -1,0 +1,180 @@
+"""Vocabulary: the one loader of domain knowledge kept as data (shared by every stage).
+
+Word lists live in plain text files under `assistant/data/` (one entry a line, `#` comments,
+tab-separated columns for tables); grammar such as numbering markers stays in code. Places come
+from jionlp's gazetteer of every province, city and county (imported here only, lazily), so no
+stage keeps a list of place names of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+
+@lru_cache(maxsize=None)
+def read_lines(name: str) -> tuple[str, ...]:
+    """The entries of a data file: stripped lines, blank lines and `#` comments dropped."""
+    raw = resources.files("assistant.data").joinpath(name).read_text(encoding="utf-8")
+    out = []
+    for line in raw.splitlines():
+        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if line:
+            out.append(line)
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def read_table(name: str) -> dict[str, str]:
+    """A two-column tab-separated data file as a dict (first column → second)."""
+    table: dict[str, str] = {}
+    raw = resources.files("assistant.data").joinpath(name).read_text(encoding="utf-8")
+    for line in raw.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, _, value = line.partition("\t")
+        table[key.strip()] = value.strip()
+    return table
+
+
+def data_path(name: str):
+    """A context manager giving a real file path for a data file (for libraries that want a path)."""
+    return resources.as_file(resources.files("assistant.data").joinpath(name))
+
+
+@lru_cache(maxsize=None)
+def words(name: str) -> tuple[str, ...]:
+    """The entries of a word-list file, longest first (so alternations prefer the longer word)."""
+    return tuple(sorted(read_lines(name), key=len, reverse=True))
+
+
+@lru_cache(maxsize=None)
+def pattern(name: str) -> re.Pattern:
+    """A literal alternation of a word list (longest first)."""
+    return re.compile("|".join(re.escape(w) for w in words(name)))
+
+
+# -- places ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Place:
+    """One administrative place: its full name and its path from the province down (江西省, 南昌市, 东湖区)."""
+
+    name: str  # the full name, e.g. 南充市
+    path: tuple[str, ...]  # e.g. ("四川省", "南充市")
+    level: str  # 省 | 市 | 县
+
+    @property
+    def full(self) -> str:
+        """The path joined, the province not repeated for municipalities (天津市蓟州区)."""
+        parts = list(dict.fromkeys(self.path))
+        return "".join(parts)
+
+
+_SUFFIX = re.compile(r"(?:省|市|自治区|特别行政区|自治州|地区|盟|县|区|自治县|旗|新区)$")
+_gaz_lock = threading.Lock()
+
+
+class Gazetteer:
+    """Every Chinese province, city and county with the short names a text may use for it.
+
+    Provinces and cities are found by full name or alias (江西, 南充); counties by full name only
+    (蓟州区), since bare county aliases are often ordinary words (新建, 和平, 平安).
+    """
+
+    def __init__(self, places: dict[str, list[Place]]):
+        self._by_name = places
+        self._lengths = sorted({len(k) for k in places}, reverse=True)
+
+    @classmethod
+    def from_jionlp(cls) -> "Gazetteer":
+        import logging
+        import os
+        import sys
+
+        os.environ.setdefault("JIONLP_QUIET", "1")
+        stdout = sys.stdout
+        try:
+            sys.stdout = open(os.devnull, "w")  # jionlp prints a banner on import
+            import jionlp
+        finally:
+            sys.stdout.close()
+            sys.stdout = stdout
+        logging.getLogger("jionlp").setLevel(logging.ERROR)
+        tree = jionlp.china_location_loader(detail=False)
+        places: dict[str, list[Place]] = {}
+
+        def add(key: str, place: Place) -> None:
+            if len(key) >= 2:
+                bucket = places.setdefault(key, [])
+                if place not in bucket:
+                    bucket.append(place)
+
+        def aliases(node: dict) -> list[str]:
+            a = node.get("_alias") or []
+            return [a] if isinstance(a, str) else list(a)
+
+        for prov_name, prov in tree.items():
+            p = Place(prov_name, (prov_name,), "省")
+            add(prov_name, p)
+            for a in aliases(prov):
+                add(a, p)
+            for city_name, city in prov.items():
+                if city_name.startswith("_"):
+                    continue
+                c = Place(city_name, (prov_name, city_name), "市")
+                add(city_name, c)
+                for a in aliases(city):
+                    add(a, c)
+                for county_name, county in city.items():
+                    if county_name.startswith("_"):
+                        continue
+                    add(county_name, Place(county_name, (prov_name, city_name, county_name), "县"))
+        return cls(places)
+
+    def lookup(self, name: str) -> list[Place]:
+        """The places a name may refer to (several for 朝阳区, 西湖区 …)."""
+        return list(self._by_name.get(name, ()))
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """Every place name in a text as (start, end, name), longest match first at each position,
+        non-overlapping, left to right. Linear: a dictionary probe per position and length. Terms
+        that contain a place but do not name a region (上海证券交易所, data/not_places.txt) are skipped."""
+        for term in words("not_places.txt"):
+            if term in text:
+                text = text.replace(term, " " * len(term))
+        out = []
+        i, n = 0, len(text)
+        while i < n:
+            for length in self._lengths:
+                if i + length <= n and text[i : i + length] in self._by_name:
+                    out.append((i, i + length, text[i : i + length]))
+                    i += length
+                    break
+            else:
+                i += 1
+        return out
+
+    def names(self) -> list[str]:
+        """Every name the gazetteer knows."""
+        return list(self._by_name)
+
+
+_gazetteer: Gazetteer | None = None
+
+
+def gazetteer() -> Gazetteer:
+    """The process-wide gazetteer (built once from jionlp on first use)."""
+    global _gazetteer
+    with _gaz_lock:
+        if _gazetteer is None:
+            _gazetteer = Gazetteer.from_jionlp()
+    return _gazetteer
+
+
+def short_place(name: str) -> str:
+    """A place name without its administrative suffix (江西省 → 江西, 蓟州区 → 蓟州)."""
+    short = _SUFFIX.sub("", name)
+    return short if len(short) >= 2 else name
