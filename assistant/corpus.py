@@ -36,8 +36,14 @@ _DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,10}\s*[〔\[［(（]\s*\d{4}\s*[〕
 _CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _PUBLIC_MARK = re.compile(r"[（(]\s*此件(?:主动|依申请)?公开\s*[)）]")
 _INNER_TITLE = re.compile(r"(?:现将|关于印发|关于批转[^《]{0,30}|拟定的)《([^》]{4,60})》")
-_REGION = re.compile(r"((?:[\u4e00-\u9fa5]{2,3}省)?(?:[\u4e00-\u9fa5]{2,3}市)?[\u4e00-\u9fa5]{2,4}(?:区|县|经济开发区|高新区|开发区))")
-_CITY = re.compile(r"^([\u4e00-\u9fa5]{2,3}市)")
+# Development zones are regions of their own that no gazetteer lists ("芦台经济开发区"); the name
+# before the suffix must not itself be generic ("经济技术开发区" alone names no place).
+_ZONE = re.compile(r"([\u4e00-\u9fa5]{2,4}?)(经济技术开发区|经济开发区|高新技术产业开发区|高新区|开发区|新区)")
+_GENERIC_ZONE = re.compile(r"^(?:经济|技术|国家|国家级|省级|高新|产业|各|全|本|该|我|有关|相关|市级|区级|和|及|与|、)")
+# A headline: a short first line that is not a sentence of the body.
+_HEADLINE_MAX = 80
+_ISSUER = re.compile(r"^(.{2,40}?)(?:关于|印发)")
+_BODY_WORDS = ("政府", "局", "委", "厅", "部", "办公室", "中心", "指挥部", "领导小组", "管委会", "院", "署", "会")
 
 
 def read_text(path: Path) -> str:
@@ -123,23 +129,71 @@ def extract_metadata(text: str) -> dict:
     m = _INNER_TITLE.search(re.sub(r"\s+", "", head))
     if m:
         meta["title"] = m.group(1)
-    notice = re.sub(r"\s+", "", head.split("\n\n")[0] if "关于" in head.split("\n\n")[0] else head.split("\n")[0])
-    m = re.match(r"(.{2,40}?)(?:关于|印发)", notice)
-    if m and ("政府" in m.group(1) or "局" in m.group(1) or "委" in m.group(1)):
+    first = head.split("\n", 1)[0].strip()
+    notice = re.sub(r"\s+", "", head.split("\n\n")[0] if "关于" in head.split("\n\n")[0] else first)
+    m = _ISSUER.match(notice)
+    if m and any(w in m.group(1) for w in _BODY_WORDS):
         meta["issuer"] = m.group(1).rstrip("印发")
-    region_src = meta.get("issuer", "") + " " + meta.get("title", "")
-    m = _REGION.search(region_src)
-    if m:
-        region = m.group(1)
-        city = _CITY.match(meta.get("issuer", ""))
-        if city and not region.startswith(city.group(1)):
-            region = city.group(1) + region
-        meta["region"] = region
-        meta["level"] = "开发区" if "开发区" in region else ("县" if region.endswith("县") else "区")
-    elif _CITY.match(meta.get("issuer", "")):
-        meta["region"] = _CITY.match(meta["issuer"]).group(1)
-        meta["level"] = "市"
+    if "title" not in meta and headline(first):
+        meta["title"] = re.sub(r"\s+", " ", first)
+    region, level = region_of(meta.get("issuer", ""), meta.get("title", ""))
+    if region:
+        meta["region"], meta["level"] = region, level
     return meta
+
+
+def headline(line: str) -> bool:
+    """True when a first line reads as a title: short, and not a sentence of the body."""
+    line = line.strip()
+    return 4 <= len(line) <= _HEADLINE_MAX and not re.search(r"[。；;]", line) and not line.endswith(("：", ":"))
+
+
+def region_of(*sources: str) -> tuple[str, str]:
+    """The region a document is issued for and its level (省/市/区/县/开发区), read from the issuer or
+    title: the most specific run of places at the first place named ("四川省南充市…" → 四川省南充市,
+    "怀柔区…" → 北京市怀柔区), plus a development zone named right after it."""
+    from assistant.vocab import gazetteer
+
+    gaz = gazetteer()
+    for src in sources:
+        src = re.sub(r"\s+", "", src or "")
+        if not src:
+            continue
+        found = gaz.find(src)
+        run: list[tuple[int, int, str]] = []
+        for f in found:
+            if run and f[0] != run[-1][1]:
+                break
+            run.append(f)
+        place = _resolve(gaz, [r[2] for r in run]) if run else None
+        rest = src[run[-1][1]:] if run else src
+        zone = _ZONE.match(rest) if run else _ZONE.match(src)
+        if zone and not _GENERIC_ZONE.match(zone.group(1)):
+            prefix = place.full if place else ""
+            return prefix + zone.group(0), "开发区"
+        if place is not None:
+            level = {"省": "省", "市": "市"}.get(place.level, "县" if place.name.endswith("县") else "区")
+            if place.level == "省" and place.name.endswith("市"):
+                level = "市"  # 北京市, 天津市 …: municipalities are cities
+            return place.full, level
+    return "", ""
+
+
+def _resolve(gaz, names: list[str]):
+    """The most specific place of a run of names ("天津市", "蓟州区"), disambiguated by the names before it."""
+    chosen = None
+    for name in names:
+        candidates = gaz.lookup(name)
+        if chosen is not None:
+            inside = [c for c in candidates if set(chosen.path) <= set(c.path)]
+            candidates = inside or candidates
+        if len(candidates) == 1 or (candidates and chosen is not None):
+            chosen = max(candidates, key=lambda c: len(c.path))
+        elif candidates and len({c.full for c in candidates}) == 1:
+            chosen = max(candidates, key=lambda c: len(c.path))
+        elif candidates:
+            return chosen  # ambiguous (two 朝阳区): keep what is certain
+    return chosen
 
 
 def load_sidecar(path: Path) -> dict:
