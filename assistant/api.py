@@ -127,6 +127,7 @@ class DocumentOut(BaseModel):
     date: str = ""
     doc_number: str = ""
     clause_count: int = 0
+    duplicates: list[str] = []  # doc_ids of near-duplicate copies dropped at build time in its favour
 
 
 class DocumentsResponse(BaseModel):
@@ -267,8 +268,9 @@ def _field_message(err: dict) -> str:
 
 
 def _document_out(record: dict) -> dict:
-    out = {k: str(record.get(k) or "") for k in DocumentOut.model_fields if k != "clause_count"}
+    out = {k: str(record.get(k) or "") for k in DocumentOut.model_fields if k not in ("clause_count", "duplicates")}
     out["clause_count"] = int(record.get("clause_count") or 0)
+    out["duplicates"] = [str(d) for d in record.get("duplicates") or ()]
     return out
 
 

@@ -47,7 +47,10 @@ def pipeline_hash() -> str:
 
     root = Path(assistant.__file__).parent
     h = hashlib.sha256()
-    for rel in ("corpus.py", "chunk.py", "facts.py", "text.py", "data/userdict.txt", "data/synonyms.tsv"):
+    for rel in (
+        "corpus.py", "chunk.py", "facts.py", "text.py", "dedup.py",
+        "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv",
+    ):
         path = root / rel
         if path.exists():
             h.update(rel.encode())
@@ -287,25 +290,34 @@ def stale_reason(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars:
     return None
 
 
-def document_record(doc: Document, clause_count: int) -> dict:
-    """Document metadata as stored in documents.jsonl (text excluded)."""
+def document_record(doc: Document, clause_count: int, duplicates: Sequence[str] = ()) -> dict:
+    """Document metadata as stored in documents.jsonl (text excluded), with the doc_ids of the
+    near-duplicate copies that were dropped in its favour."""
     d = asdict(doc)
     d.pop("text")
     d["clause_count"] = clause_count
+    d["duplicates"] = list(duplicates)
     return d
 
 
 def clauses_of(documents: Sequence[Document], chunk_max_chars: int = 600) -> tuple[list[Clause], list[dict]]:
-    """The clauses (with facts) of documents, and each document's record with its clause count."""
+    """The clauses (with facts) of documents, and each document's record with its clause count;
+    near-duplicate copies are dropped first and listed in the kept document's record."""
     from assistant.chunk import split
+    from assistant.dedup import duplicate_groups
     from assistant.facts import attach_facts
 
+    groups = duplicate_groups(documents)
+    dropped = {j for _, dups in groups for j in dups}
+    duplicates = {kept: [documents[j].doc_id for j in dups] for kept, dups in groups}
     clauses: list[Clause] = []
     records = []
-    for doc in documents:
+    for i, doc in enumerate(documents):
+        if i in dropped:
+            continue
         doc_clauses = [attach_facts(c) for c in split(doc, max_chars=chunk_max_chars)]
         clauses.extend(doc_clauses)
-        records.append(document_record(doc, len(doc_clauses)))
+        records.append(document_record(doc, len(doc_clauses), duplicates.get(i, ())))
     return clauses, records
 
 

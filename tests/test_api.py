@@ -168,7 +168,8 @@ def test_feedback_is_stored(app_client):
 def test_documents_document_clause(client):
     docs = client.get("/api/documents").json()["documents"]
     assert {d["doc_id"] for d in docs} >= {"jizhou-2018", "xiqing-2017", "tianjin-2022"}
-    assert set(docs[0]) == {"doc_id", "title", "issuer", "region", "level", "date", "doc_number", "clause_count"}
+    assert set(docs[0]) == {"doc_id", "title", "issuer", "region", "level", "date", "doc_number", "clause_count", "duplicates"}
+    assert all(d["duplicates"] == [] for d in docs)  # the seeds have no near-duplicates
     r = client.get("/api/documents/xiqing-2017")
     assert r.status_code == 200
     body = r.json()
