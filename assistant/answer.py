@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import expand_aliases, normalize, split_sentences, tokenize
+from assistant.vocab import region_aliases
 
 # Calibrated on eval/testset.jsonl with the real model (see tests/test_pipeline_real.py and the
 # closing note): a question is answered only when its best clause covers enough of its content words.
@@ -24,6 +25,7 @@ MIN_DENSE = 0.76  # … with at least this cosine (m3e-small) for the nearest cl
 MIN_QUOTE_COVERAGE = 0.1  # the chosen sentence must name some of what is asked about (eval set: below it, only refusals)
 MAX_CLAUSES = 3
 MAX_REGION_LINES = 5
+MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
 INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "amount": ("多少钱", "奖励", "补助", "补贴", "资助", "奖补", "扶持资金", "支持资金", "金额", "给予多少", "多少万", "比例", "负担", "贴息"),
@@ -35,57 +37,10 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "date": ("什么时候", "何时", "日期", "哪一年", "哪天", "发布时间", "印发时间", "哪一天"),
 }
 
-# Words that make a question a policy question; chit-chat has none of them.
-POLICY_WORDS = (
-    "企业", "公司", "政策", "补助", "补贴", "奖励", "资助", "资金", "财政", "扶持", "支持", "项目", "认定", "申报",
-    "上市", "挂牌", "股改", "新三板", "高新", "专精特新", "小巨人", "雏鹰", "瞪羚", "科技", "创新", "节能", "改造",
-    "技改", "研发", "人才", "融资", "贷款", "担保", "税", "文件", "文号", "部门", "单位", "园区", "开发区", "标杆",
-    "产业", "制造", "知识产权", "专利", "品牌", "孵化", "中小", "责任", "目标", "培育", "清洁生产", "工业",
-    "指挥部", "办公室", "领导小组", "行动", "计划", "方案", "措施", "商标", "质量奖",
-)
-# Stock exchanges are named after cities; "深圳证券交易所" is a listing venue, not a region asked about.
-_NOT_A_PLACE = re.compile(r"(?:(?:上海|深圳|北京)[、和及与]?)+证券交易所|上交所|深交所|北交所|天津名牌|北京证券")
-
-# Places an enterprise might ask about. A question naming one that no corpus region contains is
-# refused with the list of covered regions instead of being answered from another region's policy.
-PLACES = (
-    "北京", "上海", "天津", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽", "福建", "江西",
-    "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古",
-    "广西", "西藏", "宁夏", "新疆", "香港", "澳门", "深圳", "广州", "杭州", "南京", "苏州", "武汉", "成都", "西安",
-    "郑州", "长沙", "青岛", "大连", "宁波", "厦门", "沈阳", "济南", "合肥", "福州", "东莞", "佛山", "无锡", "石家庄",
-    "唐山", "保定", "廊坊", "沧州", "秦皇岛", "张家口", "承德", "邯郸", "邢台", "衡水", "雄安", "海淀", "朝阳区",
-    "浦东", "闵行", "徐汇", "南山区", "福田", "滨海新区", "和平区", "河西区", "南开区", "河东区", "河北区", "红桥区",
-    "东丽", "津南", "北辰", "武清", "宁河", "静海", "蓟州", "宝坻", "西青", "芦台", "中关村", "苏州工业园区",
-)
-_SHORTEN = re.compile(r"(省|市|区|县|经济开发区|开发区|新区)$")
 _MARKER = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章条节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+[.．、]|[（(]\d+[)）]|表\d+|第\d+行)")
 _AMOUNT_UNIT = re.compile(r"\d(?:[\d.]*)\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:亿元|万元|元|%|％)")
 _COUNT_UNIT = re.compile(r"\d[\d.]*\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:家|个|项|件|人|次|吨)")
 _GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
-
-
-@dataclass(frozen=True)
-class Region:
-    """A corpus region and the short names a question may use for it."""
-
-    name: str
-    aliases: tuple[str, ...]
-
-
-def region_aliases(regions: list[str]) -> list[Region]:
-    """Short names for each corpus region: 天津市蓟州区 → 蓟州区, 蓟州; 河北省唐山市芦台经济开发区 → 芦台 …"""
-    out = []
-    for name in regions:
-        parts = re.findall(r"[\u4e00-\u9fff]+?(?:省|自治区|市|区|县|经济开发区|开发区|新区)", name) or [name]
-        last = parts[-1]
-        aliases = {name, last}
-        short = _SHORTEN.sub("", last)
-        if len(short) >= 2:
-            aliases.add(short)
-        if last.endswith("经济开发区"):
-            aliases.add(last[: -len("经济开发区")] + "开发区")
-        out.append(Region(name, tuple(sorted(aliases, key=len, reverse=True))))
-    return out
 
 
 def mentioned_region(question: str, regions: list[str]) -> str | None:
@@ -99,14 +54,41 @@ def mentioned_region(question: str, regions: list[str]) -> str | None:
     return best[1] if best else None
 
 
-def uncovered_place(question: str, regions: list[str]) -> str | None:
-    """A place the question names that no corpus region contains (北京市海淀区 …), or None."""
-    q = _NOT_A_PLACE.sub("", normalize(question))
-    covered = "|".join(regions)
-    for place in PLACES:
-        if place in q and place not in covered and _SHORTEN.sub("", place) not in covered:
-            if place == "河北" and ("河北区" in q):
-                continue
+def places_named(question: str, regions: list[str]) -> list[str]:
+    """The places a question names: gazetteer places (provinces, cities and counties by full name)
+    and the short names of the corpus's own regions (蓟州, 芦台开发区), in the order written."""
+    from assistant.vocab import gazetteer
+
+    q = normalize(question)
+    found = {s: name for s, _, name in gazetteer().find(q)}
+    for r in region_aliases(regions):
+        for a in r.aliases:
+            i = q.find(a)
+            if i >= 0 and not any(s <= i < s + len(n) or i <= s < i + len(a) for s, n in found.items() if n != a):
+                found[i] = a
+                break
+    return [name for _, name in sorted(found.items())]
+
+
+def _place_forms(place: str) -> tuple[str, ...]:
+    from assistant.vocab import short_place
+
+    return tuple({place, short_place(place)})
+
+
+def concerns(hit: Hit, place: str) -> bool:
+    """True when a retrieved clause is about a place: its region, document title or text names it."""
+    c = hit.clause
+    where = f"{c.region} {c.doc_title} {c.text}"
+    return any(f in where for f in _place_forms(place))
+
+
+def unconcerned_place(question: str, hits: list[Hit], regions: list[str]) -> str | None:
+    """A place the question names that no retrieved clause concerns (so the library does not cover
+    it), or None. Places are judged by evidence, not by a list: a question about 江西 is answered
+    when the clauses found are 江西's."""
+    for place in places_named(question, regions):
+        if not any(concerns(h, place) for h in hits):
             return place
     return None
 
@@ -125,19 +107,14 @@ def asks_every_region(question: str) -> bool:
     return bool(_GENERAL.search(normalize(question)))
 
 
-def is_policy_question(question: str) -> bool:
-    """False for chit-chat: no policy word at all."""
-    q = expand_aliases(normalize(question))
-    return any(w in q for w in POLICY_WORDS)
-
-
-def coverage(question: str, clause_text: str, region_words: tuple[str, ...] = ()) -> float:
-    """Share of the question's content tokens that the clause (with its title and path) contains."""
-    q = [t for t in dict.fromkeys(tokenize(question)) if t not in region_words and len(t) > 1 or t.isdigit()]
+def coverage(question: str, clause_text: str, region_words: tuple[str, ...] = (), idf: dict[str, float] | None = None) -> float:
+    """Share of the question's content tokens (weighted by rarity when an idf table is given) that
+    the clause, with its title and path, contains."""
+    q = token_weights(question, idf, region_words)
     if not q:
         return 0.0
     text = expand_aliases(normalize(clause_text)).lower()
-    return sum(1 for t in q if t in text) / len(q)
+    return sum(w for t, w in q.items() if t in text) / sum(q.values())
 
 
 _ASK_WORDS = re.compile("|".join(sorted({w for ws in INTENT_WORDS.values() for w in ws} | {"多少", "什么", "哪些", "有没有", "能", "可以", "给", "钱", "万元"}, key=len, reverse=True)))
@@ -159,18 +136,34 @@ def section_label(section: str) -> str:
 
 # Policy clauses list rewards for several enterprise types side by side; a sentence about another
 # type than the one asked ("小巨人…10万元" for a 高新技术企业 question) must not win on its amount.
-_TYPES = ("高新技术企业", "专精特新", "小巨人", "科技型中小企业", "雏鹰", "瞪羚", "领军", "单项冠军", "杀手锏")
-
-
 def _type_mismatch(question: str, sentence: str) -> bool:
-    asked = {t for t in _TYPES if t in question}
-    named = {t for t in _TYPES if t in sentence}
+    from assistant.vocab import words
+
+    types = [expand_aliases(t).strip("“”\"") for t in words("enterprise_types.txt")]
+    asked = {t for t in types if t in question}
+    named = {t for t in types if t in sentence}
     return bool(asked and named and not asked & named)
 
 
-def _sentence_score(sentence: str, q_tokens: list[str], wanted: set[str], clause, question: str = "") -> float:
+def token_weights(question: str, idf: dict[str, float] | None = None, drop: tuple[str, ...] = ()) -> dict[str, float]:
+    """The question's content tokens, each weighted by how rare it is in the library (mean weight 1).
+
+    "疫情", "企业" or "政策" occur in most clauses of a library and say little about which sentence
+    answers; "展会" or "场租" say a lot. Without an idf table every token weighs 1."""
+    toks = [t for t in dict.fromkeys(tokenize(question)) if t not in drop and (len(t) > 1 or t.isdigit())]
+    if not toks:
+        return {}
+    if not idf:
+        return {t: 1.0 for t in toks}
+    top = max(idf.values(), default=1.0)
+    raw = {t: idf.get(t, top) for t in toks}
+    mean = sum(raw.values()) / len(raw) or 1.0
+    return {t: w / mean for t, w in raw.items()}
+
+
+def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str], clause, question: str = "") -> float:
     s = expand_aliases(normalize(sentence)).lower()
-    score = sum(1.0 for t in q_tokens if t in s)
+    score = sum(w for t, w in q_weights.items() if t in s)
     if question and _type_mismatch(expand_aliases(normalize(question)), s):
         score -= 3.0
     if "amount" in wanted and _AMOUNT_UNIT.search(normalize(sentence)):
@@ -188,10 +181,10 @@ def _sentence_score(sentence: str, q_tokens: list[str], wanted: set[str], clause
     return score
 
 
-def best_quote(clause, question: str, wanted: set[str]) -> tuple[str, float]:
+def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | None = None) -> tuple[str, float]:
     """The sentence (or two adjacent sentences) of a clause that best answers the question; always a substring."""
     text = clause.text
-    q_tokens = list(dict.fromkeys(tokenize(question)))
+    q_tokens = token_weights(question, idf)
     sentences = [s for s in split_sentences(text) if s.strip()]
     if not sentences:
         return text.strip(), 0.0
@@ -249,7 +242,9 @@ def mentioned_regions(question: str, regions: list[str]) -> list[str]:
 
 def refusal(reason: str, hits: list[Hit], regions: list[str], related_k: int = 3) -> Answer:
     """A refused answer that names what the corpus covers and shows the nearest clauses as 可能相关."""
-    covered = "、".join(regions) if regions else "（无）"
+    covered = "、".join(regions[:MAX_LISTED_REGIONS]) if regions else "（无）"
+    if len(regions) > MAX_LISTED_REGIONS:
+        covered += f"等{len(regions)}个地区"
     related = tuple(_citation(i, h, (split_sentences(h.clause.text) or [h.clause.text])[0].strip()) for i, h in enumerate(hits[:related_k], 1))
     text = f"{reason}本助手只依据已收录的政策文件作答，目前覆盖的地区：{covered}。"
     if related:
@@ -266,16 +261,15 @@ def compose(
     weak_coverage: float = WEAK_COVERAGE,
     min_dense: float = MIN_DENSE,
     max_clauses: int = MAX_CLAUSES,
+    idf: dict[str, float] | None = None,
 ) -> Answer:
     """The grounded answer for a question from its retrieved hits (pure: no I/O)."""
     regions = list(regions or sorted({h.clause.region for h in hits}))
-    if not is_policy_question(question):
-        return refusal("这个问题不在政策咨询范围内。", [], regions)
-    place = uncovered_place(question, regions)
-    if place:
-        return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
     if not hits:
         return refusal("没有找到回答这个问题的政策条款。", [], regions)
+    place = unconcerned_place(question, hits, regions)
+    if place:
+        return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
     wanted = intents(question)
     region_words = tuple(a for r in region_aliases(regions) for a in r.aliases)
     named = mentioned_region(question, regions)
@@ -284,8 +278,8 @@ def compose(
 
     scored = []
     for rank, h in enumerate(hits):
-        cov = coverage(_GENERAL.sub("", question), h.clause.index_text(), region_words)
-        quote, s = best_quote(h.clause, question, wanted)
+        cov = coverage(_GENERAL.sub("", question), h.clause.index_text(), region_words, idf)
+        quote, s = best_quote(h.clause, question, wanted, idf)
         # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
         scored.append((cov, s - 0.6 * rank, rank, h, quote))
     best_cov = max(x[0] for x in scored)
@@ -298,7 +292,7 @@ def compose(
     # The clause may be about the topic while its best sentence is not about the asked subject
     # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject.
     top_quote = usable[0][4] + " " + usable[0][3].clause.section
-    quote_cov = coverage(_subject(question), top_quote, region_words) if _subject(question) else 1.0
+    quote_cov = coverage(_subject(question), top_quote, region_words, idf) if _subject(question) else 1.0
     # Document-number and date questions are answered from the document's metadata, not a sentence.
     if quote_cov < MIN_QUOTE_COVERAGE and not (wanted & {"doc_number", "date"} and documents):
         return refusal("已收录的政策文件中没有找到能回答这个问题的条款。", hits, regions)

@@ -17,30 +17,55 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.answer import PLACES
 from assistant.schema import QueryError, UnknownSessionError
 from assistant.store import open_db
 from assistant.text import normalize
+from assistant.vocab import gazetteer, region_aliases, words
 
-# Slot vocabularies. Enterprise types carry an optional level (国家级/省级 …); the topic groups
-# policy instruments an enterprise asks about one after another.
+# Slot grammar; the words come from data/. Enterprise types carry an optional level (国家级/省级 …);
+# a listing topic is a venue plus an action ("在上交所上市"); other topics are single instruments.
 _LEVEL = r"(?:国家级|省级|市级|区级|国家|省|市级)?"
-ENTERPRISE = re.compile(
-    _LEVEL
-    + r"(?:专精特新[“\"]?小巨人[”\"]?|[“\"]?小巨人[”\"]?|专精特新|高新技术企业|高企|科技型中小企业|科技领军企业|领军企业|"
-    r"雏鹰|瞪羚|独角兽|杀手锏产品|规模以上工业企业|规上企业|标杆企业|中小企业|小微企业)(?:企业)?"
-)
+_ZONE = re.compile(r"[\u4e00-\u9fa5]{2,4}?(?:经济技术开发区|经济开发区|开发区|高新区)")
+
+
+def _alternation(name: str) -> str:
+    return "|".join(re.escape(w) for w in words(name))
+
+
+ENTERPRISE = re.compile(_LEVEL + f"(?:{_alternation('enterprise_types.txt')})(?:企业)?")
 TOPIC = re.compile(
-    r"(?:在)?(?:新三板|全国中小企业股份转让系统|上交所|深交所|北交所|科创板|创业板|上海证券交易所|深圳证券交易所|境外|"
-    r"区域性股权市场|天津滨海柜台交易市场)?(?:首次公开发行股票并)?(?:上市|挂牌|股改|股份制改造)"
-    r"|新三板|节能改造|节能|技术改造|技改|清洁生产|研发投入|研发|人才|融资|贷款|担保|孵化器|众创空间|知识产权|专利|品牌|"
-    r"商标|智能制造|军民融合|两化融合|首台套|展会|信用"
+    f"(?:在)?(?:{_alternation('listing_venues.txt')})?(?:首次公开发行股票并)?(?:上市|挂牌|股改|股份制改造)"
+    f"|{_alternation('topics.txt')}"
 )
-REGION = re.compile(
-    r"(?:天津市|河北省|唐山市|河北省唐山市)*(?:蓟州|宝坻|西青|芦台)(?:区|经济开发区|开发区)?|(?:"
-    + "|".join(sorted(PLACES, key=len, reverse=True))
-    + r")(?:省|市|区|新区)?"
-)
+
+
+class _Regions:
+    """Region spans of a message: gazetteer places, development zones (芦台开发区) and the corpus's own
+    region names (蓟州), adjacent ones merged ("天津市蓟州区" is one span)."""
+
+    def __init__(self, regions: tuple[str, ...] = ()):
+        self.aliases = sorted({a for r in region_aliases(list(regions)) for a in r.aliases}, key=len, reverse=True)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        found = [(s, e) for s, e, _ in gazetteer().find(text)]
+        found += [m.span() for m in _ZONE.finditer(text)]
+        for a in self.aliases:
+            i = text.find(a)
+            while i >= 0:
+                found.append((i, i + len(a)))
+                i = text.find(a, i + len(a))
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted(found):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+            else:
+                merged.append((s, e))
+        return merged
+
+    def search(self, text: str) -> bool:
+        return bool(self.spans(text))
+
+
 _FOLLOW_PREFIX = re.compile(r"^(?:那么|那|还有|另外|如果是|如果|要是|换成|改成|这|此|该|其|它)")
 _STRIP_PREFIX = re.compile(r"^(?:那么|那|还有|另外)")
 _FOLLOW_SUFFIX = re.compile(r"(?:呢|吗|怎么样|如何)?[？?。！!\s]*$")
@@ -57,7 +82,9 @@ class Turn:
     created_at: float
 
 
-def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
+def _spans(pattern, text: str) -> list[tuple[int, int]]:
+    if isinstance(pattern, _Regions):
+        return pattern.spans(text)
     return [m.span() for m in pattern.finditer(text) if m.group(0)]
 
 
@@ -76,11 +103,13 @@ def is_followup(message: str) -> bool:
     return bool(_FOLLOW_PREFIX.match(m)) or bool(re.search(r"呢[？?]?$", m)) or len(core) <= 8
 
 
-def resolve(message: str, history: list) -> str:
-    """The standalone query for a message, given the earlier turns (Turn, dict or str; oldest first)."""
+def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = ()) -> str:
+    """The standalone query for a message, given the earlier turns (Turn, dict or str; oldest first)
+    and the corpus regions (so their short names count as places)."""
     msg = normalize(message)
     if not history:
         return msg
+    REGION = _Regions(tuple(regions))
     prev = normalize(_standalone(history[-1]))
     # A question that names no place inherits the region of the conversation so far.
     if not prev or not (is_followup(msg) or (not REGION.search(msg) and REGION.search(prev))):
@@ -91,6 +120,13 @@ def resolve(message: str, history: list) -> str:
     result = prev
     covered: list[tuple[int, int]] = []
     appended: list[str] = []
+    # "芦台开发区对国家级专精特新小巨人企业奖励多少？" → "企业上市呢？": the earlier question's subject was
+    # the enterprise type; a follow-up that names a topic and no type asks about that topic instead.
+    topic = _spans(TOPIC, core)
+    if topic and not _spans(ENTERPRISE, core) and not _spans(TOPIC, result):
+        old = _spans(ENTERPRISE, result)
+        if old:
+            result = result[: old[0][0]] + "企业" + core[topic[0][0] : topic[-1][1]] + result[old[-1][1]:]
     for pattern in (REGION, ENTERPRISE, TOPIC):
         new = _spans(pattern, core)
         if not new:
@@ -111,7 +147,7 @@ def resolve(message: str, history: list) -> str:
     leftover = core
     for s, e in sorted(covered, reverse=True):
         leftover = leftover[:s] + leftover[e:]
-    leftover = re.sub(r"^(?:的|在|对|是)+|(?:的|在|是)+$", "", leftover.strip("，,。 "))
+    leftover = re.sub(r"^(?:的|在|对|是|企业|公司)+|(?:的|在|是|企业|公司)+$", "", leftover.strip("，,。 "))
     if not covered or len(leftover) >= 2:
         # Nothing to substitute, or the follow-up asks something new about the same subject:
         # keep the subject and add the new question ("…标杆企业，这项工作的责任单位有哪些？").

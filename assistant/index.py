@@ -204,6 +204,23 @@ class PolicyIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top]
 
+    def idf(self) -> dict[str, float]:
+        """Inverse document frequency of every indexed token (BM25's form), read off the lexical
+        index: how much a question word says about which clause answers it."""
+        cached = getattr(self, "_idf", None)
+        if cached is not None:
+            return cached
+        table: dict[str, float] = {}
+        if self.clauses:
+            indptr = np.asarray(self.bm25.scores["indptr"])
+            n = len(self.clauses)
+            for token, i in self.bm25.vocab_dict.items():
+                if token and i + 1 < len(indptr):
+                    df = int(indptr[i + 1] - indptr[i])
+                    table[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        self._idf = table
+        return table
+
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         """The stored vectors keyed by text hash: the embedding cache for the next build."""
         if not self.clauses:

@@ -15,7 +15,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions, uncovered_place
+from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions
 from assistant.conversation import SessionStore, resolve
 from assistant.schema import Answer, QueryError
 
@@ -75,7 +75,7 @@ class Assistant:
         with self._lock:
             index, retriever = self.index, self.retriever
         regions = _regions_of(index)
-        named = mentioned_regions(query, regions) if region is None and not uncovered_place(query, regions) else []
+        named = mentioned_regions(query, regions) if region is None else []
         if region is None and doc_id is None and not named and asks_every_region(query):
             named = regions  # "各区对…": give every region its chance, not only the best-ranked one
         if len(named) > 1:
@@ -85,10 +85,11 @@ class Assistant:
                 hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))
             hits.sort(key=lambda h: -h.score)
         else:
-            if region is None and named:
+            soft = region is None and bool(named)
+            if soft:
                 region = mentioned_region(query, regions)
-            hits = retriever.search(query, k=SEARCH_K, region=region, doc_id=doc_id)
-        answer = compose(query, hits, regions=regions, documents=index.documents)
+            hits = retriever.search(query, k=SEARCH_K, region=region, doc_id=doc_id, unknown_region=soft)
+        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf())
         if self._rewriter is not None and not answer.refused:
             answer = self._rewriter.rewrite(query, answer)
         return answer
@@ -106,7 +107,7 @@ class Assistant:
             history = []
         else:
             history = self.sessions.history(session_id)  # UnknownSessionError for unknown/expired ids
-        query = resolve(message, history)
+        query = resolve(message, history, self.regions())
         answer = replace(self._answer(query, None, None), rewritten_query=query, session_id=session_id)
         turn = self.sessions.append(session_id, message, query, answer.to_dict())
         return replace(answer, turn=turn)

@@ -36,6 +36,9 @@ class Filters:
     region: str | None = None
     doc_id: str | None = None
     department: str | None = None
+    # Most documents of a real library state no region; a question about one region must not lose
+    # them, only the clauses of documents known to be about another region.
+    unknown_region: bool = False
 
     def active(self) -> bool:
         return bool(self.region or self.doc_id or self.department)
@@ -71,7 +74,7 @@ class Retriever:
         rows = [
             i
             for i, c in enumerate(self.index.clauses)
-            if (not filters.region or _matches_region(c.region, filters.region))
+            if (not filters.region or _matches_region(c.region, filters.region) or (filters.unknown_region and not c.region))
             and (not filters.doc_id or c.doc_id == filters.doc_id)
             and (not filters.department or filters.department in c.department)
         ]
@@ -85,8 +88,10 @@ class Retriever:
         doc_id: str | None = None,
         department: str | None = None,
         mode: str = "hybrid",
+        unknown_region: bool = False,
     ) -> list[Hit]:
-        """The k best clauses for a query; empty when the query has no searchable content."""
+        """The k best clauses for a query; empty when the query has no searchable content.
+        With `unknown_region`, a region filter also lets through documents that state no region."""
         if not isinstance(query, str) or not query.strip():
             raise QueryError("query is empty")
         if len(query) > MAX_QUERY_CHARS:
@@ -98,7 +103,7 @@ class Retriever:
         k = min(k, self.max_k, len(self.index))
         if k == 0:
             return []
-        filters = Filters(region or None, doc_id or None, department or None)
+        filters = Filters(region or None, doc_id or None, department or None, unknown_region)
         allowed = self.allowed_rows(filters)
         if allowed is not None and len(allowed) == 0:
             return []

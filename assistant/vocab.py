@@ -73,7 +73,7 @@ class Place:
         return "".join(parts)
 
 
-_SUFFIX = re.compile(r"(?:省|市|自治区|特别行政区|自治州|地区|盟|县|区|自治县|旗|新区)$")
+_SUFFIX = re.compile(r"(?:省|市|自治区|特别行政区|自治州|地区|盟|县|区|自治县|旗|新区|经济技术开发区|经济开发区|开发区)$")
 _gaz_lock = threading.Lock()
 
 
@@ -178,3 +178,26 @@ def short_place(name: str) -> str:
     """A place name without its administrative suffix (江西省 → 江西, 蓟州区 → 蓟州)."""
     short = _SUFFIX.sub("", name)
     return short if len(short) >= 2 else name
+
+
+# -- corpus regions -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Region:
+    """A corpus region and the short names a question may use for it."""
+
+    name: str
+    aliases: tuple[str, ...]
+
+
+def region_aliases(regions: list[str]) -> list[Region]:
+    """Short names for each corpus region: 天津市蓟州区 → 蓟州区, 蓟州; 河北省唐山市芦台经济开发区 → 芦台 …"""
+    out = []
+    for name in regions:
+        parts = re.findall(r"[\u4e00-\u9fff]+?(?:省|自治区|市|区|县|经济开发区|开发区|新区)", name) or [name]
+        last = parts[-1]
+        aliases = {name, last}
+        aliases.add(short_place(last))
+        if last.endswith("经济开发区"):
+            aliases.add(last[: -len("经济开发区")] + "开发区")
+        out.append(Region(name, tuple(sorted(aliases, key=len, reverse=True))))
+    return out

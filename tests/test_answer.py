@@ -14,7 +14,8 @@ from assistant.answer import (
     mentioned_region,
     mentioned_regions,
     section_label,
-    uncovered_place,
+    places_named,
+    unconcerned_place,
 )
 from assistant.facts import attach_facts
 from assistant.llm import Rewriter, keep_grounded
@@ -55,9 +56,20 @@ def test_intents_and_regions():
     assert mentioned_region("芦台开发区上市奖励", REGIONS) == "河北省唐山市芦台经济开发区"
     assert mentioned_region("高企奖励多少", REGIONS) is None
     assert set(mentioned_regions("蓟州区和宝坻区分别奖励多少", REGIONS)) == {"天津市蓟州区", "天津市宝坻区"}
-    assert uncovered_place("北京市海淀区对高新技术企业奖励多少？", REGIONS) == "北京"
-    assert uncovered_place("在上海、深圳证券交易所上市补助多少", REGIONS) is None
-    assert uncovered_place("蓟州区对高企奖励多少", REGIONS) is None
+    assert places_named("北京市海淀区对高新技术企业奖励多少？", REGIONS) == ["北京市", "海淀区"]
+    assert places_named("芦台开发区上市奖励", REGIONS) == ["芦台开发区"]
+    assert places_named("在上海证券交易所上市补助多少", REGIONS) == []
+
+
+def test_a_place_is_refused_only_when_no_retrieved_clause_concerns_it():
+    # judged by evidence: the clauses found, not a list of places
+    assert unconcerned_place("北京市海淀区对高新技术企业奖励多少？", [hit(JZ)], REGIONS) == "北京市"
+    assert unconcerned_place("天津市东丽区对高新技术企业奖励多少？", [hit(JZ)], REGIONS) == "东丽区"
+    assert unconcerned_place("蓟州区对高企奖励多少", [hit(JZ)], REGIONS) is None
+    jx = clause("ncp-1#前言", "", "前言", "江西省对疫情防控重点保障企业新增贷款给予贴息支持。", title="关于支持企业应对疫情的若干措施")
+    assert unconcerned_place("江西省对疫情防控保障企业的贷款有何政策优惠？", [hit(jx)], []) is None
+    sh = clause("ncp-2#前言", "", "前言", "对在上海或深圳证券交易所上市的企业给予奖励。")
+    assert unconcerned_place("在上海或深圳证券交易所上市的企业有什么奖励？", [hit(sh)], []) is None
 
 
 def test_section_label():

@@ -430,3 +430,20 @@ def test_serve_cli_parses_and_prints_urls(monkeypatch, capsys, hash_settings):
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8123/lookup" in out and "/docs" in out
     assert calls["app"] == "assistant.api:app_factory" and calls["factory"] is True and calls["workers"] == 2
+
+
+def test_followup_in_the_widget_cites_the_new_topic_first(client):
+    # the widget's conversation: a 高企 question, then "那上市呢？" — the listing clause comes first now
+    first = client.post("/api/chat", json={"message": "我们公司刚评上高企，能拿多少钱？"}).json()
+    assert not first["refused"] and "高新技术企业" in first["citations"][0]["quote"]
+    follow = client.post("/api/chat", json={"message": "那上市呢？", "session_id": first["session_id"]}).json()
+    assert not follow["refused"]
+    assert "上市" in follow["rewritten_query"] and "高企" not in follow["rewritten_query"]
+    assert "上市" in follow["citations"][0]["quote"]
+
+
+def test_followup_after_a_recognition_question_quotes_the_listing_sentence(client):
+    first = client.post("/api/chat", json={"message": "芦台开发区对国家级专精特新小巨人企业奖励多少？"}).json()
+    assert "10万元" in first["answer"]
+    follow = client.post("/api/chat", json={"message": "企业上市呢？", "session_id": first["session_id"]}).json()
+    assert "75万元" in follow["answer"] and "上市" in follow["citations"][0]["quote"]

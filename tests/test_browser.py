@@ -143,3 +143,24 @@ def test_demo_page_embeds_widget(server, page):
     # the session survives a reload (sessionStorage)
     page.reload()
     page.locator("#policy-assistant-widget .pa-msg.pa-bot").first.wait_for(state="attached")
+
+
+def test_widget_followup_cites_the_new_topic(server, page):
+    # "我们公司刚评上高企，能拿多少钱？" then "那上市呢？": the follow-up's first citation is the listing clause
+    page.goto(f"{server}/")
+    page.locator("#policy-assistant-widget .pa-launcher").click()
+    page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
+    done = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]')
+    for n, message in enumerate(("我们公司刚评上高企，能拿多少钱？", "那上市呢？"), 1):
+        page.locator("#policy-assistant-widget .pa-input").fill(message)
+        page.locator("#policy-assistant-widget .pa-send").click()
+        page.wait_for_function(
+            "n => document.querySelector('#policy-assistant-widget').shadowRoot"
+            ".querySelectorAll('.pa-msg.pa-bot[data-state=\"done\"]').length >= n", arg=n)
+    answer = done.last
+    assert "上市" in answer.inner_text()
+    answer.locator("button.cite").first.click()
+    popover = page.locator("#policy-assistant-widget .popover")
+    popover.wait_for(state="visible")
+    assert "上市" in popover.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "widget-followup.png"))

@@ -28,6 +28,27 @@ def test_followups_carry_region_type_and_topic(first, follow, must, must_not):
         assert m not in q, (q, m)
 
 
+SEED_REGIONS = ["天津市", "天津市宝坻区", "天津市蓟州区", "天津市西青区", "河北省唐山市芦台经济开发区"]
+
+
+def test_topic_followup_replaces_the_enterprise_type_it_was_about():
+    # the first question was about a recognition; "企业上市呢？" asks about listing instead
+    q = resolve("企业上市呢？", ["芦台开发区对国家级专精特新小巨人企业奖励多少？"], SEED_REGIONS)
+    assert "上市" in q and "小巨人" not in q and "芦台开发区" in q and "奖励多少" in q
+    q = resolve("那上市呢？", ["我们公司刚评上高企，能拿多少钱？"], SEED_REGIONS)
+    assert "上市" in q and "高企" not in q
+    # with a topic already in the earlier question, the type stays and the topic is replaced
+    q = resolve("那节能呢？", ["蓟州区高新技术企业研发投入有什么补助？"], SEED_REGIONS)
+    assert "节能" in q and "研发" not in q and "高新技术企业" in q
+
+
+def test_region_names_come_from_the_gazetteer_and_the_corpus():
+    # a place no seed knows is still a place; a corpus region's short name is one too
+    assert resolve("江西省呢？", ["蓟州区对首次获批的国家高新技术企业奖励多少？"], SEED_REGIONS).startswith("江西省")
+    assert resolve("芦台呢？", ["蓟州区对首次获批的国家高新技术企业奖励多少？"], SEED_REGIONS).startswith("芦台")
+    assert "蓟州" not in resolve("芦台呢？", ["蓟州区对首次获批的国家高新技术企业奖励多少？"], SEED_REGIONS)
+
+
 def test_standalone_and_first_messages_are_kept():
     assert resolve("蓟州区对高企奖励多少？", []) == "蓟州区对高企奖励多少?"
     q = resolve("西青区到2020年中国驰名商标的目标是多少件？", ["蓟州区企业在新三板挂牌有什么补助？"])
