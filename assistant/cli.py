@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("eval", "assistant.evaluate", "evaluate on a test set"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),
     ):
-        p = sub.add_parser(name, help=helptext)
+        # The module parses its own arguments, `--help` included: this parser only routes to it.
+        p = sub.add_parser(name, help=helptext, add_help=False)
         p.set_defaults(module=module, name=name)
     return parser
 

@@ -111,7 +111,8 @@ def test_evaluate_end_to_end_tiny(tmp_path):
     from assistant.config import Settings
 
     settings = Settings(embedder="hash", hash_dim=256, data_dir=tmp_path / "data", index_dir=tmp_path / "index")
-    report = ev.evaluate(questions, out, corpus=corpus, embedder_kind="hash", settings=settings, progress=False)
+    report = ev.evaluate(questions, out, corpus=corpus, embedder_kind="hash", settings=settings, progress=False,
+                         cache_root=tmp_path / "cache")
     for name in ("report.json", "report.md", "recall_at_k.png"):
         assert (out / name).exists(), name
     assert set(report["retrieval"]) == set(ev.MODES)
@@ -135,7 +136,204 @@ def test_cli_no_answers(tmp_path, monkeypatch):
     (tmp_path / "q.jsonl").write_text(json.dumps(q, ensure_ascii=False) + "\n", encoding="utf-8")
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
     rc = ev.cli("eval", ["--corpus", str(corpus), "--questions", str(tmp_path / "q.jsonl"), "--out", str(tmp_path / "o"),
-                         "--embedder", "hash", "--no-answers", "--modes", "bm25", "naive"])
+                         "--embedder", "hash", "--no-answers", "--modes", "bm25", "naive", "--index-cache", str(tmp_path / "cache")])
     assert rc == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text(encoding="utf-8"))
     assert set(report["retrieval"]) == {"bm25", "naive"} and "answers" not in report
+
+
+# -- span items (outside sets such as ../shared/extdata/ncp/dev.jsonl) ----------------------------------------------
+# Expected values computed with ../shared/extdata/score_http.py's norm()/found() (not imported: it lives outside).
+@pytest.mark.parametrize(
+    "raw, normed",
+    [
+        ("给予 30—50 万元奖励", "给予30-50万元奖励"),
+        ("２０２０年１月１日至１２月３１日", "2020年1月1日-12月31日"),
+        ("“小巨人”企业〔2020〕7号", '"小巨人"企业[2020]7号'),
+        ("1~3年 到 5年", "1-3年-5年"),
+        ("ＡＢＣ\u3000ｄｅｆ\n\t x", "ABCdefx"),
+        ("减免3-6个月房租––至到", "减免3-6个月房租-"),
+        ("西青政发〔 2017 〕 7 号", "西青政发[2017]7号"),
+        (None, ""),
+    ],
+)
+def test_span_norm_matches_score_http(raw, normed):
+    assert ev.span_norm(raw) == normed
+
+
+LONG_GOLD = "对参加展会的中小微企业按照实际缴纳场租费用50%的标准给予支持，补助金额不超过50万元。此外另行给予每家企业一次性奖励二十万元并由区财政统一拨付到位"
+
+
+def test_span_found_substring_and_long_runs():
+    assert ev.span_found("给予30-50万元奖励", "对企业给予30-50万元奖励。")
+    assert not ev.span_found("abc", "xabx")
+    g = ev.span_norm(LONG_GOLD)
+    assert len(g) == 74
+    assert ev.span_found(g, ev.span_norm(LONG_GOLD[:44]))  # over 60 chars: a 30-char run (at offset 0) suffices
+    assert ev.span_found(g, ev.span_norm(LONG_GOLD[5:40]))  # the run at offset 5
+    assert not ev.span_found(g, ev.span_norm(LONG_GOLD[1:30]))  # no whole run of 30
+    assert not ev.span_found(g[:60], g[:59])  # up to 60 chars: the whole span is needed
+    assert ev.span_found(g[:61], g[:30] + "z")
+
+
+def test_span_rank_hits_and_answers():
+    passages = ["无关", "给予 30—50 万元奖励", "给予30至50万元奖励"]
+    assert ev.span_rank(passages, "给予30-50万元奖励") == 1
+    assert ev.span_rank(passages, "不存在") is None
+    m = ev.span_hits([0, 2, None, 4])
+    assert m == {"hit@1": 0.25, "hit@3": 0.5, "hit@5": 0.75, "hit@10": 0.75, "mrr@10": pytest.approx((1 + 1 / 3 + 1 / 5) / 4)}
+    assert ev.span_hits([12])["mrr@10"] == 0 and ev.span_hits([])["hit@1"] is None
+    assert ev.answer_contains("奖励 30—50 万元[1]", "30到50万元", refused=False)
+    assert not ev.answer_contains("奖励 30—50 万元[1]", "30到50万元", refused=True)
+    assert ev.upper_median([5, 1, 9, 3]) == 5 and ev.upper_median([]) is None
+    assert ev.is_span_item({"question": "q", "answer": "a"}) and not ev.is_span_item({"question": "q", "answer": "a", "gold_quotes": []})
+
+
+SPAN_DOCS = [
+    {"doc_id": "a", "title": "北京市关于支持中小微企业应对疫情的若干措施",
+     "text": "北京市关于支持中小微企业应对疫情的若干措施\n对参加展会的中小微企业按照实际缴纳场租费用50%的标准给予支持，补助金额不超过50万元。"},
+    {"doc_id": "b", "title": "上海市关于稳定就业的通知",
+     "text": "上海市关于稳定就业的通知\n对不裁员或少裁员的企业，返还上年度实际缴纳失业保险费的50%，执行期限为2020年1月1日至12月31日。"},
+]
+# Each document is one clause, so every search returns at most two. Hybrid fuses BM25 (weight 1) with dense
+# (weight 0.5): the BM25 winner is first whatever the hash vectors say.
+SPAN_QS = [
+    # BM25 and hybrid first: the question shares 北京市/展会/场租 with a only
+    {"id": "s1", "question": "北京市对参加展会的中小微企业场租有什么补助？", "answer": "按照实际缴纳场租费用50%的标准给予支持"},
+    # 到 in the gold, 至 in the text: both become "-"
+    {"id": "s2", "question": "上海市对不裁员的企业返还多少失业保险费？", "answer": "返还上年度实际缴纳失业保险费的50%，执行期限为2020年1月1日到12月31日"},
+    # the question matches a, the gold is in b: hybrid rank 2 (b comes from the dense side only), BM25 misses
+    {"id": "s3", "question": "北京市展会场租补助标准", "answer": "不裁员或少裁员的企业"},
+    # a 74-character gold whose first 44 characters are in a: found through a 30-character run
+    {"id": "s4", "question": "北京市展会补助金额不超过多少？", "answer": LONG_GOLD},
+    # in no document (and the place is not covered: a refusal)
+    {"id": "s5", "question": "广州市对餐饮企业有什么补贴？", "answer": "给予餐饮企业每家10万元补贴"},
+]
+
+
+def _write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _span_settings(tmp_path):
+    from assistant.config import Settings
+
+    return Settings(embedder="hash", hash_dim=256, data_dir=tmp_path / "data", index_dir=tmp_path / "index")
+
+
+def test_span_set_end_to_end_and_cached_index(tmp_path):
+    corpus = _write_jsonl(tmp_path / "corpus.jsonl", SPAN_DOCS)
+    questions = _write_jsonl(tmp_path / "dev.jsonl", SPAN_QS)
+    cache = tmp_path / "cache"
+    run = lambda out: ev.evaluate(questions, tmp_path / out, corpus=corpus, embedder_kind="hash",  # noqa: E731
+                                  settings=_span_settings(tmp_path), progress=False, cache_root=cache)
+    report = run("o1")
+    span = report["span"]
+    # hybrid ranks 1, 1, 2, 1, none
+    assert span["questions"] == 5 and span["mode"] == "hybrid"
+    assert (span["hit@1"], span["hit@3"], span["hit@5"], span["hit@10"]) == (0.6, 0.8, 0.8, 0.8)
+    assert span["mrr@10"] == pytest.approx((1 + 1 + 0.5 + 1 + 0) / 5)
+    # BM25 ranks 1, 1, none, 1, none
+    bm = span["by_mode"]["bm25"]
+    assert (bm["hit@1"], bm["hit@10"], bm["mrr@10"]) == (0.6, 0.6, 0.6)
+    assert set(span["by_mode"]) == set(ev.MODES)
+    # extractive answers from the one matching clause hold s1, s2, s4; s3's answer comes from a, s5 is refused
+    rows = {r["id"]: r for r in json.loads((tmp_path / "o1" / "report.json").read_text(encoding="utf-8"))["items"]}
+    assert {i: r["answer_contains"] for i, r in rows.items()} == {"s1": True, "s2": True, "s3": False, "s4": True, "s5": False}
+    assert rows["s5"]["refused"] and span["refused"] == 0.2
+    assert span["answer_contains"] == 0.6
+    assert span["answer_chars_p50"] == sorted(len(r["answer"]) for r in rows.values())[2]
+    assert report["retrieval"] == {} and "answers" not in report
+    md = (tmp_path / "o1" / "report.md").read_text(encoding="utf-8")
+    assert "answer_contains" in md and "span mode" in md
+    assert [json.loads(line)["id"] for line in (tmp_path / "o1" / "misses.jsonl").read_text(encoding="utf-8").splitlines()] == ["s3", "s5"]
+
+    info = report["meta"]["index"]
+    assert info["built"] == "missing" and info["embedded"] == 2
+    index_dir = Path(info["dir"])
+    assert index_dir.parent == cache
+    manifest = (index_dir / "manifest.json").read_bytes()
+    naive = Path(info["dir"] + "-naive.npz")
+    naive_mtime = naive.stat().st_mtime_ns
+
+    again = run("o2")  # the cached index is current: nothing is embedded or rewritten
+    assert again["meta"]["index"]["built"] is None and again["meta"]["index"]["embedded"] == 0
+    assert (index_dir / "manifest.json").read_bytes() == manifest
+    assert naive.stat().st_mtime_ns == naive_mtime
+    assert {k: v for k, v in again["span"].items() if "ms" not in k and k != "by_mode"} == {
+        k: v for k, v in span.items() if "ms" not in k and k != "by_mode"}
+
+    # an edited corpus (same path) rebuilds in place and embeds only the clause whose text changed
+    docs = [SPAN_DOCS[0], {**SPAN_DOCS[1], "text": SPAN_DOCS[1]["text"].replace("50%", "60%")}]
+    _write_jsonl(corpus, docs)
+    third = run("o3")
+    assert third["meta"]["index"]["built"] == "corpus changed"
+    assert third["meta"]["index"]["embedded"] == 1 and third["meta"]["index"]["dir"] == info["dir"]
+
+
+def test_span_answer_metrics_follow_the_answer_text(tmp_path, monkeypatch):
+    """answer_contains, refused and the answer length come from the text `chat` returns, as POST /api/chat gives it."""
+    from assistant.pipeline import Assistant
+    from assistant.schema import Answer
+
+    canned = {
+        "s1": Answer("按照实际缴纳场租费用 50％ 的标准给予支持[1]"),  # NFKC and spaces: contains
+        "s2": Answer("返还上年度实际缴纳失业保险费的50%，执行期限为2020年1月1日至12月31日。[1]"),  # 至 vs 到: contains
+        "s3": Answer("不裁员或少裁员的企业", refused=True),  # refused: never contains
+        "s4": Answer("补助金额不超过50万元。"),  # 12 characters of a 74-character gold: no 30-character run
+        "s5": Answer("抱歉", refused=True),
+    }
+    by_question = {q["question"]: canned[q["id"]] for q in SPAN_QS}
+    monkeypatch.setattr(Assistant, "chat", lambda self, message, session_id=None: by_question[message])
+    corpus = _write_jsonl(tmp_path / "corpus.jsonl", SPAN_DOCS)
+    questions = _write_jsonl(tmp_path / "dev.jsonl", SPAN_QS)
+    report = ev.evaluate(questions, tmp_path / "o", corpus=corpus, embedder_kind="hash", settings=_span_settings(tmp_path),
+                         modes=["hybrid"], progress=False, cache_root=tmp_path / "cache")
+    span = report["span"]
+    assert span["answer_contains"] == 0.4 and span["refused"] == 0.4
+    assert span["answer_chars_p50"] == len(canned["s4"].answer)  # lengths 24, 46, 10, 12, 2 → sorted[2] = 12
+    assert set(span["by_mode"]) == {"hybrid"}
+
+
+def test_mixed_file_and_limit(tmp_path):
+    corpus = _write_jsonl(tmp_path / "corpus.jsonl", SPAN_DOCS)
+    seed = {"id": "t-001", "question": "北京市展会场租补助多少？", "gold_quotes": ["补助金额不超过50万元"], "relevant": [],
+            "facts": ["50万元"], "refuse": False, "tags": ["amount"]}
+    questions = _write_jsonl(tmp_path / "q.jsonl", [seed] + SPAN_QS)
+    report = ev.evaluate(questions, tmp_path / "o", corpus=corpus, embedder_kind="hash", settings=_span_settings(tmp_path),
+                         modes=["bm25", "hybrid"], progress=False, cache_root=tmp_path / "cache", limit=3)
+    assert report["meta"]["items"] == 3 and report["meta"]["retrieval_items"] == 1 and report["meta"]["span_items"] == 2
+    assert report["retrieval"]["bm25"]["recall@1"] == 1.0  # the seed item, scored as before
+    assert report["answers"]["refusal"]["tp"] == 0 and report["answers"]["fact_accuracy"] is not None
+    assert report["span"]["questions"] == 2 and report["span"]["hit@1"] == 1.0
+    text = ev.table(report)
+    assert "recall@1" in text and "hit@1" in text
+
+
+def test_cli_span_run_prints_span_metrics(tmp_path, capsys, monkeypatch):
+    corpus = _write_jsonl(tmp_path / "corpus.jsonl", SPAN_DOCS)
+    questions = _write_jsonl(tmp_path / "dev.jsonl", SPAN_QS)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+    rc = ev.cli("eval", ["--corpus", str(corpus), "--questions", str(questions), "--out", str(tmp_path / "o"), "--embedder", "hash",
+                         "--modes", "hybrid", "--limit", "2", "--index-cache", str(tmp_path / "cache")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "answer_contains" in out and '"questions": 2' in out and '"hit@1": 1.0' in out
+    assert json.loads((tmp_path / "o" / "report.json").read_text(encoding="utf-8"))["span"]["questions"] == 2
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [("eval", ["--corpus", "--questions", "--limit", "--modes"]), ("bench", ["--sizes"]), ("ask", ["--region", "--json"]),
+     ("chat", ["--json"]), ("serve", ["--port"])],
+)
+def test_subcommand_help_lists_the_modules_options(command, options, capsys):
+    from assistant.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in options:
+        assert option in out
