@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.schema import Answer, Citation, Hit
-from assistant.text import expand_aliases, normalize, split_sentences, tokenize
+from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, tokenize, weighted_coverage
 from assistant.vocab import region_aliases
 
 # Calibrated on eval/testset.jsonl with the real model (see tests/test_pipeline_real.py and the
@@ -24,6 +24,10 @@ WEAK_COVERAGE = 0.6  # below this, the question is answered only when the embedd
 MIN_DENSE = 0.76  # … with at least this cosine (m3e-small) for the nearest clause
 MIN_QUOTE_COVERAGE = 0.1  # the chosen sentence must name some of what is asked about (eval set: below it, only refusals)
 MAX_CLAUSES = 3
+CLAUSE_MARGIN = 2.5  # another clause is quoted too when its score is within this of the best …
+REGION_MARGIN = 3.0  # … or, one line per region, within this
+QUOTE_MIN_CHARS = 16  # a shorter sentence is joined to the ones after it …
+QUOTE_MAX_CHARS = 260  # … while the quote stays within this length
 MAX_REGION_LINES = 5
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
@@ -76,27 +80,37 @@ def _place_forms(place: str) -> tuple[str, ...]:
     return tuple({place, short_place(place)})
 
 
-def concerns(hit: Hit, place: str) -> bool:
-    """True when a retrieved clause is about a place: its region, document title or text names it."""
+def concerns(hit: Hit, place: str, doc_places: tuple[str, ...] | list[str] = ()) -> bool:
+    """True when a retrieved clause is about a place: its region, document title or text names it,
+    or its document names it elsewhere (`doc_places`, short forms)."""
     c = hit.clause
     where = f"{c.region} {c.doc_title} {c.text}"
-    return any(f in where for f in _place_forms(place))
+    forms = _place_forms(place)
+    return any(f in where for f in forms) or any(f in doc_places for f in forms)
 
 
-def unconcerned_place(question: str, hits: list[Hit], regions: list[str]) -> str | None:
+def unconcerned_place(question: str, hits: list[Hit], regions: list[str], documents: list[dict] | None = None) -> str | None:
     """A place the question names that no retrieved clause concerns (so the library does not cover
     it), or None. Places are judged by evidence, not by a list: a question about 江西 is answered
-    when the clauses found are 江西's."""
+    when the clauses found are 江西's, or come from documents that name 江西."""
+    places = {d.get("doc_id"): d.get("places") or () for d in documents or ()}
     for place in places_named(question, regions):
-        if not any(concerns(h, place) for h in hits):
+        if not any(concerns(h, place, places.get(h.clause.doc_id, ())) for h in hits):
             return place
     return None
+
+
+# "什么时候" or "哪个文件" ask about the document itself only with a word of issuing; "有效期至什么时候"
+# or "根据什么文件" ask about the text and are answered from it.
+_ISSUING = re.compile(r"印发|发布|出台|下发|发文|文号|转发|公布|颁布|《")
 
 
 def intents(question: str) -> set[str]:
     """What kind of answer a question asks for: amount, count, department, place, condition, doc_number, date."""
     q = normalize(question)
     found = {name for name, words in INTENT_WORDS.items() if any(w in q for w in words)}
+    if not _ISSUING.search(q):
+        found -= {"doc_number", "date"}
     if "多少" in q and not found & {"amount", "count"}:
         found.add("count" if re.search(r"多少[家个项件人次]", q) else "amount")
     return found
@@ -110,11 +124,7 @@ def asks_every_region(question: str) -> bool:
 def coverage(question: str, clause_text: str, region_words: tuple[str, ...] = (), idf: dict[str, float] | None = None) -> float:
     """Share of the question's content tokens (weighted by rarity when an idf table is given) that
     the clause, with its title and path, contains."""
-    q = token_weights(question, idf, region_words)
-    if not q:
-        return 0.0
-    text = expand_aliases(normalize(clause_text)).lower()
-    return sum(w for t, w in q.items() if t in text) / sum(q.values())
+    return weighted_coverage(token_weights(question, idf, region_words), match_form(clause_text))
 
 
 _ASK_WORDS = re.compile("|".join(sorted({w for ws in INTENT_WORDS.values() for w in ws} | {"多少", "什么", "哪些", "有没有", "能", "可以", "给", "钱", "万元"}, key=len, reverse=True)))
@@ -143,22 +153,6 @@ def _type_mismatch(question: str, sentence: str) -> bool:
     asked = {t for t in types if t in question}
     named = {t for t in types if t in sentence}
     return bool(asked and named and not asked & named)
-
-
-def token_weights(question: str, idf: dict[str, float] | None = None, drop: tuple[str, ...] = ()) -> dict[str, float]:
-    """The question's content tokens, each weighted by how rare it is in the library (mean weight 1).
-
-    "疫情", "企业" or "政策" occur in most clauses of a library and say little about which sentence
-    answers; "展会" or "场租" say a lot. Without an idf table every token weighs 1."""
-    toks = [t for t in dict.fromkeys(tokenize(question)) if t not in drop and (len(t) > 1 or t.isdigit())]
-    if not toks:
-        return {}
-    if not idf:
-        return {t: 1.0 for t in toks}
-    top = max(idf.values(), default=1.0)
-    raw = {t: idf.get(t, top) for t in toks}
-    mean = sum(raw.values()) / len(raw) or 1.0
-    return {t: w / mean for t, w in raw.items()}
 
 
 def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str], clause, question: str = "") -> float:
@@ -191,13 +185,17 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
     scored = [(_sentence_score(s, q_tokens, wanted, clause, question), i) for i, s in enumerate(sentences)]
     score, i = max(scored, key=lambda x: (x[0], -x[1]))
     quote = sentences[i].strip()
-    # A heading line ("（五）支持企业股改上市。") or a lead-in ("具体标准如下：") says nothing by itself:
-    # join it to the next sentence when the two are adjacent in the clause.
-    if i + 1 < len(sentences) and (len(normalize(quote)) < 16 or quote.endswith(("：", ":"))):
-        joined = (sentences[i] + sentences[i + 1]).strip()
-        if joined in text:
-            quote = joined
-            score = max(score, _sentence_score(joined, q_tokens, wanted, clause, question))
+    # A heading line ("（五）支持企业股改上市。"), a lead-in ("具体标准如下："), or a sentence that only
+    # restates the question (news and Q&A texts: "问：外地人可否进上海看病就医？") says nothing by
+    # itself: the answer follows, so the quote runs on until it has said something.
+    j = i
+    while j + 1 < len(sentences) and (len(normalize(quote)) < QUOTE_MIN_CHARS or quote.endswith(("：", ":", "？", "?"))):
+        joined = "".join(sentences[i : j + 2]).strip()
+        if joined not in text or len(joined) > QUOTE_MAX_CHARS:
+            break
+        j += 1
+        quote = joined
+        score = max(score, _sentence_score(joined, q_tokens, wanted, clause, question))
     # Amount asked but the best sentence has none: a following sentence may carry it.
     if "amount" in wanted and not _AMOUNT_UNIT.search(normalize(quote)) and i + 1 < len(sentences):
         nxt = sentences[i + 1]
@@ -217,9 +215,21 @@ def _citation(n: int, hit: Hit, quote: str) -> Citation:
     return Citation(n, c.clause_id, c.doc_id, c.doc_title, c.region, c.section, c.text, quote, round(float(hit.score), 6))
 
 
+def _where(c) -> str:
+    """（region） after the title, unless the document states none or its title already names it
+    (a one-level region such as 贵州省 in 《贵州加强…》)."""
+    from assistant.vocab import short_place
+
+    levels = len(re.findall(r"省|自治区|市|区|县|开发区", c.region))
+    if not c.region or (levels == 1 and short_place(c.region) in c.doc_title):
+        return ""
+    return f"（{c.region}）"
+
+
 def _line(n: int, hit: Hit, quote: str, wanted: set[str]) -> str:
     c = hit.clause
-    line = f"《{c.doc_title}》（{c.region}）{section_label(c.section)}：{quote}"
+    label = section_label(c.section) if c.section != "前言" else ""
+    line = f"《{c.doc_title}》{_where(c)}{label}：{quote}"
     if "amount" in wanted and not _has_amount(c, quote):
         line += "（未规定金额）"
     if "department" in wanted and c.department and c.department not in quote:
@@ -236,7 +246,8 @@ def mentioned_regions(question: str, regions: list[str]) -> list[str]:
     """Every corpus region a question names, most specific first ("蓟州区和芦台经济开发区分别…")."""
     q = normalize(question)
     found = [r.name for r in region_aliases(regions) if any(a in q for a in r.aliases)]
-    # "天津市蓟州区" is named by "蓟州"; drop "天津市" when only its district matched through the prefix.
+    # "天津市蓟州区" names 天津市 too through its prefix: keep only the most specific of a nested pair.
+    found = [r for r in found if not any(o != r and o.startswith(r) for o in found)]
     return sorted(found, key=len, reverse=True)
 
 
@@ -257,17 +268,21 @@ def compose(
     hits: list[Hit],
     regions: list[str] | None = None,
     documents: list[dict] | None = None,
-    min_coverage: float = MIN_COVERAGE,
-    weak_coverage: float = WEAK_COVERAGE,
-    min_dense: float = MIN_DENSE,
+    min_coverage: float | None = None,
+    weak_coverage: float | None = None,
+    min_dense: float | None = None,
     max_clauses: int = MAX_CLAUSES,
     idf: dict[str, float] | None = None,
 ) -> Answer:
-    """The grounded answer for a question from its retrieved hits (pure: no I/O)."""
+    """The grounded answer for a question from its retrieved hits (pure: no I/O). The thresholds
+    default to the calibrated module constants."""
+    min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
+    weak_coverage = WEAK_COVERAGE if weak_coverage is None else weak_coverage
+    min_dense = MIN_DENSE if min_dense is None else min_dense
     regions = list(regions or sorted({h.clause.region for h in hits}))
     if not hits:
         return refusal("没有找到回答这个问题的政策条款。", [], regions)
-    place = unconcerned_place(question, hits, regions)
+    place = unconcerned_place(question, hits, regions, documents)
     if place:
         return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
     wanted = intents(question)
@@ -307,7 +322,7 @@ def compose(
             reg = x[3].clause.region
             # "各区…" asks for every region: a region is listed when its clause is about the
             # question at all, even without a figure; otherwise only when it nearly ties the best.
-            close = x[0] >= max(0.0 if meta_question else min_coverage, best_cov - 0.35) if explicit else x[1] >= top - 3.0
+            close = x[0] >= max(0.0 if meta_question else min_coverage, best_cov - 0.35) if explicit else x[1] >= top - REGION_MARGIN
             if reg in seen or not close:
                 continue
             seen.add(reg)
@@ -318,7 +333,7 @@ def compose(
         top = usable[0][1]
         seen_text: set[str] = set()
         for x in usable:
-            if x[1] < top - 2.5 or x[4] in seen_text:
+            if x[1] < top - CLAUSE_MARGIN or x[4] in seen_text:
                 continue
             seen_text.add(x[4])
             chosen.append(x)

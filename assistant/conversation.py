@@ -66,6 +66,7 @@ class _Regions:
         return bool(self.spans(text))
 
 
+_RECOGNISED = re.compile(r"(?:刚刚|刚|新|首次)?(?:被)?(?:评上|评为|认定为|获评|获批|成为|认定)(?:了)?(?:的)?$")
 _FOLLOW_PREFIX = re.compile(r"^(?:那么|那|还有|另外|如果是|如果|要是|换成|改成|这|此|该|其|它)")
 _STRIP_PREFIX = re.compile(r"^(?:那么|那|还有|另外)")
 _FOLLOW_SUFFIX = re.compile(r"(?:呢|吗|怎么样|如何)?[？?。！!\s]*$")
@@ -126,7 +127,9 @@ def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = 
     if topic and not _spans(ENTERPRISE, core) and not _spans(TOPIC, result):
         old = _spans(ENTERPRISE, result)
         if old:
-            result = result[: old[0][0]] + "企业" + core[topic[0][0] : topic[-1][1]] + result[old[-1][1]:]
+            # the recognition verb belonged to the type ("刚评上高企"): it goes with it
+            head = _RECOGNISED.sub("", result[: old[0][0]])
+            result = head + "企业" + core[topic[0][0] : topic[-1][1]] + result[old[-1][1]:]
     for pattern in (REGION, ENTERPRISE, TOPIC):
         new = _spans(pattern, core)
         if not new:

@@ -84,6 +84,12 @@ class BuildStats:
     dense_index: str
 
 
+class Idf(dict):
+    """token → inverse document frequency, with `top` the largest (the weight of an unseen token)."""
+
+    top: float = 1.0
+
+
 class PolicyIndex:
     """Clauses plus their dense and lexical indexes, sharing row numbers as ids."""
 
@@ -210,7 +216,7 @@ class PolicyIndex:
         cached = getattr(self, "_idf", None)
         if cached is not None:
             return cached
-        table: dict[str, float] = {}
+        table = Idf()
         if self.clauses:
             indptr = np.asarray(self.bm25.scores["indptr"])
             n = len(self.clauses)
@@ -218,6 +224,7 @@ class PolicyIndex:
                 if token and i + 1 < len(indptr):
                     df = int(indptr[i + 1] - indptr[i])
                     table[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        table.top = max(table.values(), default=1.0)
         self._idf = table
         return table
 
@@ -314,7 +321,19 @@ def document_record(doc: Document, clause_count: int, duplicates: Sequence[str] 
     d.pop("text")
     d["clause_count"] = clause_count
     d["duplicates"] = list(duplicates)
+    d["places"] = places_in(doc.text)
     return d
+
+
+def places_in(text: str, limit: int = 40) -> list[str]:
+    """The places a text names, most often named first (short forms: 江西, 南昌, 蓟州区): the evidence
+    that a document concerns a place a question asks about, when its metadata states no region."""
+    from collections import Counter
+
+    from assistant.vocab import gazetteer, short_place
+
+    counts = Counter(short_place(name) for _, _, name in gazetteer().find(text))
+    return [name for name, _ in counts.most_common(limit)]
 
 
 def clauses_of(documents: Sequence[Document], chunk_max_chars: int = 600) -> tuple[list[Clause], list[dict]]:

@@ -109,3 +109,30 @@ def tokenize(text: str) -> list[str]:
             if part not in STOPWORDS:
                 tokens.append(part)
     return tokens
+
+
+def match_form(text: str) -> str:
+    """The form in which question tokens are looked up in a text: normalised, aliases expanded, lower case."""
+    return expand_aliases(normalize(text)).lower()
+
+
+def token_weights(question: str, idf: dict[str, float] | None = None, drop: tuple[str, ...] = ()) -> dict[str, float]:
+    """The question's content tokens, each weighted by how rare it is in the library (mean weight 1).
+
+    "疫情", "企业" or "政策" occur in most clauses of a library and say little about which sentence
+    answers; "展会" or "场租" say a lot. Without an idf table every token weighs 1."""
+    toks = [t for t in dict.fromkeys(tokenize(question)) if t not in drop and (len(t) > 1 or t.isdigit())]
+    if not toks:
+        return {}
+    if not idf:
+        return {t: 1.0 for t in toks}
+    top = getattr(idf, "top", None) or max(idf.values(), default=1.0)
+    raw = {t: idf.get(t, top) for t in toks}
+    mean = sum(raw.values()) / len(raw) or 1.0
+    return {t: w / mean for t, w in raw.items()}
+
+
+def weighted_coverage(weights: dict[str, float], text: str) -> float:
+    """Share of the weighted tokens that a text (in match_form) contains; 0 with no tokens."""
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
