@@ -26,7 +26,8 @@ MIN_QUOTE_COVERAGE = 0.1  # the chosen sentence must name some of what is asked 
 MAX_CLAUSES = 3
 CLAUSE_MARGIN = 2.5  # another clause is quoted too when its score is within this of the best …
 REGION_MARGIN = 3.0  # … or, one line per region, within this
-QUOTE_MIN_CHARS = 16  # a shorter sentence is joined to the ones after it …
+QUOTE_MIN_CHARS = 80  # a shorter quote runs on into the sentences after it …
+SECONDARY_MIN_CHARS = 40  # … (for the second and later clauses cited: this)
 QUOTE_MAX_CHARS = 260  # … while the quote stays within this length
 MAX_REGION_LINES = 5
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
@@ -37,7 +38,7 @@ INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "department": ("哪个部门", "哪些部门", "谁负责", "负责单位", "责任单位", "责任部门", "牵头", "主管部门", "负责部门"),
     "place": ("设在哪", "在哪里", "在哪儿", "地址", "位于", "哪里办"),
     "condition": ("条件", "要求", "标准", "资格", "门槛", "需要满足", "才能", "支持对象", "哪些企业"),
-    "doc_number": ("文号", "发文字号", "哪个文件", "什么文件"),
+    "doc_number": ("文号", "发文字号"),
     "date": ("什么时候", "何时", "日期", "哪一年", "哪天", "发布时间", "印发时间", "哪一天"),
 }
 
@@ -95,6 +96,8 @@ def unconcerned_place(question: str, hits: list[Hit], regions: list[str], docume
     when the clauses found are 江西's, or come from documents that name 江西."""
     places = {d.get("doc_id"): d.get("places") or () for d in documents or ()}
     for place in places_named(question, regions):
+        if any(f in r for r in regions for f in _place_forms(place)):
+            continue  # a region of the library's own documents: covered, whatever this question finds
         if not any(concerns(h, place, places.get(h.clause.doc_id, ())) for h in hits):
             return place
     return None
@@ -175,8 +178,10 @@ def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str]
     return score
 
 
-def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | None = None) -> tuple[str, float]:
-    """The sentence (or two adjacent sentences) of a clause that best answers the question; always a substring."""
+def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | None = None,
+               min_chars: int | None = None) -> tuple[str, float]:
+    """The sentence (or adjacent sentences) of a clause that best answers the question; always a substring."""
+    min_chars = QUOTE_MIN_CHARS if min_chars is None else min_chars
     text = clause.text
     q_tokens = token_weights(question, idf)
     sentences = [s for s in split_sentences(text) if s.strip()]
@@ -189,7 +194,7 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
     # restates the question (news and Q&A texts: "问：外地人可否进上海看病就医？") says nothing by
     # itself: the answer follows, so the quote runs on until it has said something.
     j = i
-    while j + 1 < len(sentences) and (len(normalize(quote)) < QUOTE_MIN_CHARS or quote.endswith(("：", ":", "？", "?"))):
+    while j + 1 < len(sentences) and (len(normalize(quote)) < min_chars or quote.endswith(("：", ":", "？", "?"))):
         joined = "".join(sentences[i : j + 2]).strip()
         if joined not in text or len(joined) > QUOTE_MAX_CHARS:
             break
@@ -273,6 +278,7 @@ def compose(
     min_dense: float | None = None,
     max_clauses: int = MAX_CLAUSES,
     idf: dict[str, float] | None = None,
+    pool: list[Hit] | None = None,
 ) -> Answer:
     """The grounded answer for a question from its retrieved hits (pure: no I/O). The thresholds
     default to the calibrated module constants."""
@@ -282,7 +288,9 @@ def compose(
     regions = list(regions or sorted({h.clause.region for h in hits}))
     if not hits:
         return refusal("没有找到回答这个问题的政策条款。", [], regions)
-    place = unconcerned_place(question, hits, regions, documents)
+    # The place check looks at everything retrieved (`pool`, a deeper cut of the same search), not
+    # only the clauses quoted: a library covers a place when any clause found for the question is about it.
+    place = unconcerned_place(question, list(pool or hits), regions, documents)
     if place:
         return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
     wanted = intents(question)
@@ -316,13 +324,17 @@ def compose(
     general = explicit or named is None
     chosen: list[tuple] = []
     if general and len({x[3].clause.region for x in usable}) > 1:
+        several = set(mentioned_regions(question, regions))
+        several = several if len(several) > 1 else set()
         top = usable[0][1]
         seen: set[str] = set()
         for x in usable:
             reg = x[3].clause.region
             # "各区…" asks for every region: a region is listed when its clause is about the
             # question at all, even without a figure; otherwise only when it nearly ties the best.
-            close = x[0] >= max(0.0 if meta_question else min_coverage, best_cov - 0.35) if explicit else x[1] >= top - REGION_MARGIN
+            # Regions the question names one by one ("宝坻区和西青区…分别") each get their best line.
+            floor = 0.0 if meta_question else min_coverage
+            close = (x[0] >= floor if reg in several else x[0] >= max(floor, best_cov - 0.35)) if explicit else x[1] >= top - REGION_MARGIN
             if reg in seen or not close:
                 continue
             seen.add(reg)
@@ -365,6 +377,9 @@ def compose(
         lines.extend(meta_lines)
     for n, x in enumerate(chosen, 1):
         h, quote = x[3], x[4]
+        if n > 1 and SECONDARY_MIN_CHARS < QUOTE_MIN_CHARS:
+            # the best clause is quoted at length; the others only as far as they say something
+            quote = best_quote(h.clause, question, wanted, idf, SECONDARY_MIN_CHARS)[0]
         citations.append(_citation(n, h, quote))
         lines.append(_line(n, h, quote, wanted))
     return Answer(answer="\n".join(lines), citations=tuple(citations))

@@ -19,7 +19,8 @@ from assistant.answer import asks_every_region, compose, mentioned_region, menti
 from assistant.conversation import SessionStore, resolve
 from assistant.schema import Answer, QueryError
 
-SEARCH_K = 8
+SEARCH_K = 8  # clauses an answer may quote from
+POOL_K = 30  # clauses searched for evidence that the library covers a place the question names
 
 
 def _regions_of(index) -> list[str]:
@@ -84,12 +85,14 @@ class Assistant:
             for r in named:
                 hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))
             hits.sort(key=lambda h: -h.score)
+            pool = hits
         else:
             soft = region is None and bool(named)
             if soft:
                 region = mentioned_region(query, regions)
-            hits = retriever.search(query, k=SEARCH_K, region=region, doc_id=doc_id, unknown_region=soft)
-        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf())
+            pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
+            hits = pool[:SEARCH_K]
+        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf(), pool=pool)
         if self._rewriter is not None and not answer.refused:
             answer = self._rewriter.rewrite(query, answer)
         return answer

@@ -24,7 +24,9 @@ STOPWORDS = frozenset(
     "吗？ 呢？ 都 也 还 就 又 再 从 到 以 于 其 之 等 各 每 该 并 且 而 但 若 如 则 即 中 上 下 内 "
     "哪里 谁 哪 啥 咋 么样 一些 有关 相关 关于 规定 政策 "
     # colloquial filler enterprises type ("我们刚评上高企，能拿多少钱？")
-    "刚 刚刚 拿 钱 多少钱 能拿 咱 咱们 俺 俺们 呗 嘛 哈".split()
+    "刚 刚刚 拿 钱 多少钱 能拿 咱 咱们 俺 俺们 呗 嘛 哈 "
+    # question frames ("哪些文件提到了…") name no content of the answer
+    "提到 提及 涉及 说到 文件".split()
 )
 
 
