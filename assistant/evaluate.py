@@ -436,15 +436,16 @@ def _throwaway_index(docs, embedder):
     return index
 
 
-def _query_of(item: dict) -> str:
+def _query_of(item: dict, regions: Sequence[str] = ()) -> str:
+    """The standalone query searched for an item: the last turn resolved as the conversation does."""
     from assistant.conversation import resolve
 
     if item.get("turns"):
         turns = list(item["turns"])
         history: list[str] = []
         for t in turns[:-1]:
-            history.append(resolve(t, history))
-        return resolve(turns[-1], history)
+            history.append(resolve(t, history, regions))
+        return resolve(turns[-1], history, regions)
     return item["question"]
 
 
@@ -501,6 +502,9 @@ def evaluate(
         item["relevant"] = relevant_clauses(index.clauses, item.get("gold_quotes", []))
 
     kmax = max(KS)
+    from assistant.pipeline import regions_of
+
+    regions = regions_of(index)
 
     def passages_of(mode: str, query: str) -> tuple[list[str], list]:
         if mode == "naive":
@@ -525,7 +529,7 @@ def evaluate(
                 rows.append(_span_row(item, modes, passages_of, span_ms, assistant))
                 continue
             row = {"id": item["id"], "tags": item.get("tags", []), "refuse": bool(item.get("refuse"))}
-            query = _query_of(item)
+            query = _query_of(item, regions)
             row["question"] = " / ".join(item["turns"]) if item.get("turns") else item["question"]
             row["query"] = query
             quotes = item.get("gold_quotes", [])

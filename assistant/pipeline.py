@@ -23,7 +23,8 @@ SEARCH_K = 8  # clauses an answer may quote from
 POOL_K = 30  # clauses searched for evidence that the library covers a place the question names
 
 
-def _regions_of(index) -> list[str]:
+def regions_of(index) -> list[str]:
+    """The regions the documents of an index state, sorted."""
     return sorted({d.get("region", "") for d in index.documents if d.get("region")})
 
 
@@ -62,7 +63,7 @@ class Assistant:
         """The regions the corpus covers."""
         with self._lock:
             index = self.index
-        return _regions_of(index)
+        return regions_of(index)
 
     def _check(self, message: str) -> str:
         if not isinstance(message, str) or not message.strip():
@@ -75,7 +76,7 @@ class Assistant:
     def _answer(self, query: str, region: str | None, doc_id: str | None) -> Answer:
         with self._lock:
             index, retriever = self.index, self.retriever
-        regions = _regions_of(index)
+        regions = regions_of(index)
         named = mentioned_regions(query, regions) if region is None else []
         if region is None and doc_id is None and not named and asks_every_region(query):
             named = regions  # "各区对…": give every region its chance, not only the best-ranked one
