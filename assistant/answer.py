@@ -11,10 +11,10 @@ covered regions and shows the nearest clauses as "可能相关".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import lru_cache
 
 from assistant.schema import Answer, Citation, Hit
-from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, tokenize, weighted_coverage
+from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, weighted_coverage
 from assistant.vocab import region_aliases
 
 # Calibrated on eval/testset.jsonl with the real model (see tests/test_pipeline_real.py and the
@@ -149,10 +149,15 @@ def section_label(section: str) -> str:
 
 # Policy clauses list rewards for several enterprise types side by side; a sentence about another
 # type than the one asked ("小巨人…10万元" for a 高新技术企业 question) must not win on its amount.
-def _type_mismatch(question: str, sentence: str) -> bool:
+@lru_cache(maxsize=1)
+def _types() -> tuple[str, ...]:
     from assistant.vocab import words
 
-    types = [expand_aliases(t).strip("“”\"") for t in words("enterprise_types.txt")]
+    return tuple(dict.fromkeys(expand_aliases(t).strip("“”\"") for t in words("enterprise_types.txt")))
+
+
+def _type_mismatch(question: str, sentence: str) -> bool:
+    types = _types()
     asked = {t for t in types if t in question}
     named = {t for t in types if t in sentence}
     return bool(asked and named and not asked & named)

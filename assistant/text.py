@@ -66,11 +66,14 @@ def synonyms() -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=1)
+def _alias_pairs() -> tuple[tuple[str, str], ...]:
+    return tuple((a, synonyms()[a].replace(" ", "")) for a in sorted(synonyms(), key=len, reverse=True))
+
+
 def expand_aliases(text: str) -> str:
     """Rewrite abbreviations to their canonical wording (高企 → 高新技术企业), longest alias first."""
-    for alias in sorted(synonyms(), key=len, reverse=True):
-        canonical = synonyms()[alias]
-        canonical = canonical.replace(" ", "")
+    for alias, canonical in _alias_pairs():
         if alias in text and canonical not in text:
             text = text.replace(alias, canonical)
     return text
