@@ -27,6 +27,7 @@ MAX_CLAUSES = 3
 CLAUSE_MARGIN = 2.5  # another clause is quoted too when its score is within this of the best …
 REGION_MARGIN = 3.0  # … or, one line per region, within this
 QUOTE_MIN_CHARS = 80  # a shorter quote runs on into the sentences after it …
+TITLE_WORD_WEIGHT = 0.5  # weight of a question word the document title contains, in choosing a sentence
 SECONDARY_MIN_CHARS = 40  # … (for the second and later clauses cited: this)
 QUOTE_MAX_CHARS = 260  # … while the quote stays within this length
 MAX_REGION_LINES = 5
@@ -189,11 +190,17 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
     min_chars = QUOTE_MIN_CHARS if min_chars is None else min_chars
     text = clause.text
     q_tokens = token_weights(question, idf)
+    # What the document's title already says (the news headline a lead sentence repeats) does not
+    # tell which of its sentences answers: those words count less in choosing the sentence.
+    # The clause's score stays the full one: it ranks the clause against the others.
+    title = match_form(clause.doc_title)
+    choosing = {t: w * (TITLE_WORD_WEIGHT if t in title else 1.0) for t, w in q_tokens.items()}
     sentences = [s for s in split_sentences(text) if s.strip()]
     if not sentences:
         return text.strip(), 0.0
-    scored = [(_sentence_score(s, q_tokens, wanted, clause, question), i) for i, s in enumerate(sentences)]
-    score, i = max(scored, key=lambda x: (x[0], -x[1]))
+    scored = [(_sentence_score(s, choosing, wanted, clause, question), i) for i, s in enumerate(sentences)]
+    _, i = max(scored, key=lambda x: (x[0], -x[1]))
+    score = _sentence_score(sentences[i], q_tokens, wanted, clause, question)
     quote = sentences[i].strip()
     # A heading line ("（五）支持企业股改上市。"), a lead-in ("具体标准如下："), or a sentence that only
     # restates the question (news and Q&A texts: "问：外地人可否进上海看病就医？") says nothing by
