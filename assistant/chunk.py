@@ -35,17 +35,21 @@ _DEPTH = {name: i for i, (name, _) in enumerate(_LEVELS)}
 # "附件：1．… 2．…" lists the attachments' titles; its numbers are not clauses of the last section.
 _ATTACH_LIST = re.compile(r"(?m)^[ \t\u3000]*附\s*件\s*[:：]")
 
-_DEPARTMENT = [
-    re.compile(r"[（(]\s*([^（）()]{2,80}?)\s*(?:牵头|负责)[^（）()]{0,30}[)）]"),
-    re.compile(r"[（(]?\s*责任(?:单位|部门)\s*[:：]\s*([^（）()]{2,120}?)\s*[)）]"),
-]
-# A trailing "（区科技局、宝坻经济开发区管委会、各街镇）": a bare list of bodies. The parenthesis is
-# found first and its 、-separated parts are checked one by one: a single regex over the whole list
-# needs nested quantifiers and backtracks exponentially on long 、-lists (a 13 KB 实施细则 hung the build).
+# Departments are read from parentheses, which are found first and parsed piece by piece: a single
+# regex over a remark needs nested or adjacent overlapping quantifiers ("\s*([^…]{2,80}?)\s*",
+# "(?:[^…]+、?)+"), and those backtrack exponentially on long 、-lists (a 13 KB 实施细则 hung the build).
+_PAREN = re.compile(r"[（(]([^（）()]*)[)）]")  # an innermost parenthesis
+_PAREN_CHAR = re.compile(r"[（）()]")
+_LEAD = re.compile(r"牵头|负责")
+_RESPONSIBLE = re.compile(r"责任(?:单位|部门)\s*[:：]")
+# A trailing "（区科技局、宝坻经济开发区管委会、各街镇）": a bare list of bodies, checked part by part.
 _BODY = re.compile(r"(?:区|市|县|镇|街|办|局|委|会|室|处|所|院|园区|开发区|管委会|协|银行|海关|政府)[^、]{0,6}$")
-_TRAILING_PAREN = re.compile(r"[（(]([^（）()，,。；;]{2,300})[)）]\s*[。；;]?\s*$")
+_TRAILING_PAREN = re.compile(r"[（(]([^（）()，,。；;]{2,300})[)）](?:\s*[。；;])?$")  # on right-stripped text
 
 TITLE_MAX = 28
+# The text up to the first line break or sentence stop after a marker (leading blanks are stripped
+# from the title afterwards, so no separate blank run competes with the title for the same spaces).
+_HEADING = re.compile(r"([^\n。；;：:]*)([\n。；;：:]?)")
 
 
 @dataclass
@@ -154,8 +158,12 @@ def _parse_tree(text: str) -> _Node:
 
 
 def _at_line_start(text: str, pos: int) -> bool:
-    line_start = text.rfind("\n", 0, pos) + 1
-    return not text[line_start:pos].strip()
+    # Walk back over the blanks only: searching back for the line break rescans a whole one-line
+    # document for every candidate marker.
+    i = pos - 1
+    while i >= 0 and text[i] != "\n" and text[i].isspace():
+        i -= 1
+    return i < 0 or text[i] == "\n"
 
 
 def _close(node: _Node, end: int) -> None:
@@ -176,7 +184,7 @@ def _label(text: str, node: _Node) -> str:
     marker_len = getattr(node, "label_end", s) - s
     marker = re.sub(r"\s+", "", chunk[:marker_len]) if node.kind != "arabic" else chunk[:marker_len].strip()
     rest = chunk[marker_len:]
-    m = re.match(r"[ \t\u3000]*([^\n。；;：:]*)([\n。；;：:]?)", rest)
+    m = _HEADING.match(rest)
     title = re.sub(r"\s+", " ", m.group(1)).strip() if m else ""
     # A heading stands alone on its line (or before the next marker), or is a short phrase
     # closed by 。 ("1.专业化。"); "12．积极争取…资金，加大…；" is the clause's first sentence.
@@ -200,10 +208,10 @@ def _label(text: str, node: _Node) -> str:
 def department_of(text: str) -> str:
     """The responsible department a clause names: （区科委负责）, (责任单位:…), or a trailing list of bodies."""
     tail = text[-200:]
-    for pattern in _DEPARTMENT:
-        hits = list(pattern.finditer(tail))
+    for find in (_leading_bodies, _responsible_units):
+        hits = find(tail)
         if hits:
-            return re.sub(r"\s+", "", hits[-1].group(1)).strip("、，, ")
+            return re.sub(r"\s+", "", hits[-1]).strip("、，, ")
     m = _TRAILING_PAREN.search(tail.rstrip())
     if m:
         inner = re.sub(r"\s+", "", m.group(1)).strip("、")
@@ -211,6 +219,37 @@ def department_of(text: str) -> str:
         if all(2 <= len(p) <= 40 and _BODY.search(p) for p in parts):
             return inner
     return ""
+
+
+def _leading_bodies(tail: str) -> list[str]:
+    # "（区科委负责）", "（市发改委牵头，各区配合）": the bodies (2–80 characters) before the first
+    # 牵头/负责 that leaves at most 30 characters of the remark after it.
+    hits = []
+    for paren in _PAREN.finditer(tail):
+        inner = paren.group(1)
+        for lead in _LEAD.finditer(inner):
+            k = lead.start()
+            if k >= 2 and len(inner[:k].strip()) <= 80 and len(inner) - lead.end() <= 30:
+                hits.append(inner[:k])
+                break
+    return hits
+
+
+def _responsible_units(tail: str) -> list[str]:
+    # "(责任单位:区发改委、区财政局)": what follows the colon up to the closing parenthesis (2–120 characters).
+    hits = []
+    last_end = 0
+    for head in _RESPONSIBLE.finditer(tail):
+        if head.start() < last_end:
+            continue  # inside the previous remark
+        close = _PAREN_CHAR.search(tail, head.end())
+        if close is None or close.group(0) not in ")）":
+            continue
+        inner = tail[head.end():close.start()]
+        if len(inner) >= 2 and len(inner.strip()) <= 120:
+            hits.append(inner)
+            last_end = close.end()
+    return hits
 
 
 def _pieces(text: str, cap: int) -> list[str]:
@@ -331,9 +370,11 @@ def split(doc: Document, max_chars: int = 600, min_heading_body: int = 12) -> li
     """Split a document into clauses with heading paths, departments and stable ids."""
     text = doc.text
     tables = _find_tables(text)
-    body = text
-    for s, e in reversed(tables):  # blank the tables out, keeping offsets
-        body = body[:s] + " " * (e - s) + body[e:]
+    parts, last = [], 0
+    for s, e in tables:  # blank the tables out, keeping offsets
+        parts += [text[last:s], " " * (e - s)]
+        last = e
+    body = "".join(parts) + text[last:]
     root = _parse_tree(body)
     clauses: list[Clause] = []
     used_ids: set[str] = set()

@@ -19,14 +19,14 @@ from assistant.schema import CorpusError, Document
 # .html/.docx/.pdf are read through assistant.ingest (trafilatura, python-docx, pypdf)
 SUPPORTED_SUFFIXES = (".txt", ".html", ".htm", ".docx", ".pdf")
 
+# Matched in full against a stripped line: a leading or trailing "\s*" next to ".{0,40}" or "\s+\S{2,6}"
+# would give the engine several ways to split the same spaces (the text-processing regexes stay linear).
 _BOILERPLATE_LINE = re.compile(
-    r"^\s*(?:"
     r"首\s*页(?:\s+\S{2,6}){2,}"  # navigation bar: 首 页 区县招商 产业园区 …
     r"|精确检索|开始检索|高级检索|站内搜索|搜\s*索"
     r"|(?:加盟|招商|咨询|服务|联系)(?:电话|热线)\s*[:：].*"
     r"|【[^】]{0,20}】\s*相关(?:法规|链接|文章|政策)"
     r"|(?:相关(?:链接|文章|阅读|推荐)|上一篇|下一篇|打印本页|关闭窗口|返回顶部|分享到).{0,40}"
-    r")\s*$"
 )
 _SOURCE_LINE = re.compile(r"^\s*(?:来源|信息来源|文章来源)\s*[:：]")
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
@@ -81,7 +81,7 @@ def clean(text: str) -> str:
         if _SOURCE_LINE.match(lines[i]) and i >= len(lines) * 0.5:
             lines = lines[:i]
             break
-    lines = [ln for ln in lines if not _BOILERPLATE_LINE.match(ln)]
+    lines = [ln for ln in lines if not _BOILERPLATE_LINE.fullmatch(ln.strip())]
     lines = _drop_trailing_link_list(lines)
     while lines and not lines[-1].strip():
         lines.pop()
