@@ -1,0 +1,70 @@
+"""Validity: a document's term read from its own words, judged against a date the test sets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from assistant.validity import judge, needs_warning, read_term
+
+TODAY = dt.date(2026, 11, 29)
+
+
+@pytest.mark.parametrize(
+    "text, issued, until, status",
+    [
+        ("五、本通知有效期至2025年12月31日。", "", "2025-12-31", "expired"),
+        ("单位费率均为0.5%，执行至2027年7月31日；", "", "2027-07-31", "current"),
+        ("本办法自发布之日起施行，有效期3年。", "2024-03-01", "2027-02-28", "current"),
+        ("本办法有效期三年。", "2020-03-01", "2023-02-28", "expired"),
+        ("关于印发行动计划（2018—2020年）的通知", "", "2020-12-31", "expired"),
+        ("到2025年底，高新技术企业数量达到40家。到2022年，新增10家。", "", "2025-12-31", "expired"),
+        ("建立企业库。2019年底完成。（区科技局）", "", "2019-12-31", "expired"),
+        ("本实施细则自发布之日起施行。", "", None, "unknown"),
+        ("对首次获批的国家高新技术企业给予奖励。", "", None, "unknown"),
+    ],
+)
+def test_terms_are_read_and_judged(text, issued, until, status):
+    end, basis = read_term(text, issued)
+    v = judge(end, basis, TODAY)
+    assert (v.until, v.status) == (until, status)
+    if until or status == "unknown" and "施行" in text:
+        assert basis and basis in text.replace("\n", " ")
+
+
+def test_the_explicit_term_wins_over_targets():
+    text = "到2030年，产业规模翻番。本措施自2024年1月1日起施行，有效期至2026年12月31日。"
+    assert read_term(text)[0] == "2026-12-31"
+
+
+def test_today_decides_expired_or_current():
+    end, basis = read_term("有效期至2025年12月31日。")
+    assert judge(end, basis, dt.date(2025, 12, 31)).status == "current"
+    assert judge(end, basis, dt.date(2026, 1, 1)).status == "expired"
+
+
+def test_warning_for_expired_or_old_documents_without_a_term():
+    assert needs_warning(judge("2020-12-31", "…", TODAY))
+    unknown = judge(None, "", TODAY)
+    assert needs_warning(unknown, "2022-06-18", TODAY)  # issued more than 3 years before
+    assert not needs_warning(unknown, "2025-06-18", TODAY)
+    assert not needs_warning(unknown, "", TODAY)  # no issue date: nothing to judge by
+    assert not needs_warning(judge("2027-12-31", "…", TODAY), "2017-01-01", TODAY)
+
+
+def test_seed_documents(seed_docs):
+    # 蓟州 2018 runs to 2020, 宝坻 2019 to the end of 2019, 芦台 (undated) to 2025, 西青 2017 to 2020;
+    # 天津市 2022 states no term.
+    got = {}
+    for d in seed_docs:
+        end, basis = read_term(d.text, d.date)
+        got[d.doc_id] = judge(end, basis, TODAY)
+        assert not basis or basis.rstrip("…") in " ".join(d.text.split()) or basis.rstrip("…")[:40] in " ".join(d.text.split())
+    assert {k: (v.status, v.until) for k, v in got.items()} == {
+        "jizhou-2018": ("expired", "2020-12-31"),
+        "baodi-2019": ("expired", "2019-12-31"),
+        "lutai-zjtx": ("expired", "2025-12-31"),
+        "xiqing-2017": ("expired", "2020-12-31"),
+        "tianjin-2022": ("unknown", None),
+    }
