@@ -12,9 +12,11 @@ import argparse
 import json
 import re
 import secrets
+import signal
 import threading
 import time
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -210,12 +212,13 @@ class Reindexer:
         self.assistant = assistant
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()  # set at shutdown: the build stops between documents or batches
         self.status = {"state": "idle", "started_at": None, "finished_at": None, "error": None, "stats": None}
 
     def start(self) -> bool:
         """Start a re-index unless one is running; False when one already is."""
         with self._lock:
-            if self.status["state"] == "running":
+            if self.status["state"] == "running" or self._stop.is_set():
                 return False
             self.status = {"state": "running", "started_at": time.time(), "finished_at": None, "error": None, "stats": None}
             self._thread = threading.Thread(target=self._run, name="reindex", daemon=True)
@@ -226,6 +229,12 @@ class Reindexer:
         """Wait for the running re-index (tests, shutdown)."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask a running re-index to stop and wait up to `timeout` s for it. It is a daemon thread: one
+        still inside a long embedding batch after that does not keep the process alive."""
+        self._stop.set()
+        self.join(timeout)
 
     def _run(self) -> None:
         from dataclasses import asdict
@@ -240,6 +249,8 @@ class Reindexer:
                 self.assistant.embedder,
                 chunk_max_chars=s.chunk_max_chars,
                 force=True,
+                stop=self._stop,
+                timeout_s=s.document_timeout_s,
                 ann_threshold=s.ann_threshold,
                 hnsw_m=s.hnsw_m,
                 hnsw_ef_search=s.hnsw_ef_search,
@@ -317,10 +328,17 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         from assistant.pipeline import Assistant
 
         assistant = Assistant.from_settings(settings)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        # Shutdown (SIGTERM) must not wait on a re-index: it is told to stop, and given a moment.
+        app.state.reindexer.stop()
+
     app = FastAPI(
         title="Policy assistant",
         description="Grounded answers with citations over Chinese SME/innovation policy documents.",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.assistant = assistant
@@ -471,6 +489,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
     def upload(file: UploadFile = File(...)) -> dict:
         """Add a policy document (.txt, .html, .docx, .pdf); re-index to make it searchable."""
         from assistant.corpus import build_document
+        from assistant.guard import check_document
         from assistant.ingest import SUFFIXES, extract_text
 
         name = (file.filename or "").strip()
@@ -484,7 +503,9 @@ def create_app(settings=None, assistant=None) -> FastAPI:
             raise HTTPException(413, f"file too large (limit {settings.max_upload_bytes} bytes)")
         text = extract_text(name, data)  # CorpusError → 422, nothing written
         doc_id = f"upload-{uuid.uuid4().hex[:10]}"
-        build_document(text, name, doc_id)  # the same checks the index build will make
+        # The same checks the index build will make, chunking under the same time limit: a document
+        # the build would skip is refused here (422 naming the problem), and the index is untouched.
+        check_document(build_document(text, name, doc_id), settings.chunk_max_chars, settings.document_timeout_s)
         corpus = Path(settings.corpus_dir)
         corpus.mkdir(parents=True, exist_ok=True)
         stem = f"{doc_id}"
@@ -566,6 +587,10 @@ def app_factory() -> FastAPI:
     return create_app()
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def cli(name: str, argv: list[str]) -> int:
     """`serve [--host --port --workers]`: build the index when missing or stale, then run uvicorn."""
     import uvicorn
@@ -579,6 +604,9 @@ def cli(name: str, argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    # SIGTERM (systemd, docker stop, kill) is a normal stop: exit 0 after uvicorn's graceful shutdown,
+    # which hands the signal back once it is done, or straight away during the start-up build.
+    signal.signal(signal.SIGTERM, _terminate)
     ensure_index(settings)
     base = f"http://{args.host}:{args.port}"
     print(f"chat widget demo: {base}/\nclause lookup:    {base}/lookup\nAPI docs:         {base}/docs", flush=True)

@@ -1,4 +1,4 @@
-"""CLI edge: `python -m assistant build|search|ask|chat|serve|eval|bench`.
+"""CLI edge: `python -m assistant build|import|search|ask|chat|serve|eval|bench`.
 
 Each subcommand imports what it needs when it runs; core errors become exit messages here.
 """
@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def _settings(args=None):
@@ -28,20 +29,39 @@ def _embedder(settings):
     return make_embedder(settings.embedder, settings.model, settings.hash_dim)
 
 
+_WHY = {"missing": "no index yet", "forced": "rebuild requested"}
+
+
 def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | None:
-    """Build the index when missing or stale (or forced), printing progress and counts."""
+    """Build the index when missing or stale (or forced), saying in plain words what was found and
+    done; a progress bar appears only for a stage that has work to do."""
     from tqdm import tqdm
 
-    from assistant.index import build_corpus
+    from assistant.index import build_corpus, read_manifest
 
-    bar = tqdm(total=0, desc="embedding clauses", unit="clause", disable=quiet, file=sys.stderr)
+    bars: dict[str, tqdm] = {}
 
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+    def bar(desc: str, unit: str):
+        def update(done: int, total: int) -> None:
+            if quiet or total <= 0:
+                return
+            if desc not in bars:
+                bars[desc] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
+            b = bars[desc]
+            if b.disable:  # closed: this stage is over
+                return
+            b.total = total
+            b.update(done - b.n)  # update(), not refresh(): redraws at most ~10 times a second
+            if done >= total:
+                b.close()
 
-    started = time.perf_counter()
+        return update
+
+    def started(reason: str) -> None:
+        if not quiet:
+            print(f"rebuilding the index at {settings.index_dir}: {_WHY.get(reason, reason)}", file=sys.stderr, flush=True)
+
+    began = time.perf_counter()
     try:
         reason, stats, errors = build_corpus(
             settings.corpus_dir,
@@ -49,27 +69,79 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | No
             _embedder(settings),
             chunk_max_chars=settings.chunk_max_chars,
             force=force,
-            progress=progress,
+            progress=bar("embedding clauses", "clause"),
+            chunk_progress=bar("chunking documents", "doc"),
+            started=started,
+            timeout_s=settings.document_timeout_s,
             ann_threshold=settings.ann_threshold,
             hnsw_m=settings.hnsw_m,
             hnsw_ef_search=settings.hnsw_ef_search,
             batch_size=settings.embed_batch_size,
         )
     finally:
-        bar.close()
+        for b in bars.values():
+            b.close()
     for err in errors:
         print(f"warning: skipped {err}", file=sys.stderr)
     if quiet:
         return reason
     if stats is None:
-        print(f"index at {settings.index_dir} is current")
+        counts = (read_manifest(settings.index_dir) or {}).get("counts", {})
+        print(f"index is up to date: {counts.get('documents', 0)} documents, {counts.get('clauses', 0)} clauses ({settings.index_dir})")
     else:
-        print(
-            f"built index at {settings.index_dir} ({reason}): {stats.documents} documents, {stats.clauses} clauses, "
-            f"{stats.embedded} embedded ({stats.clauses - stats.embedded} from cache), {stats.dense_index} dense index, "
-            f"{time.perf_counter() - started:.1f} s"
-        )
+        print(build_summary(reason, stats, len(errors), time.perf_counter() - began))
     return reason
+
+
+def build_summary(reason: str, stats, skipped: int, seconds: float) -> str:
+    """What a build found and did, in plain words (two lines)."""
+    why = _WHY.get(reason, reason)
+    changes = stats.changes or {}
+    parts = [f"{changes[k]} {k}" for k in ("added", "changed", "removed") if changes.get(k)]
+    if parts and reason not in ("missing", "forced"):
+        n, _, what = parts[0].partition(" ")
+        parts[0] = f"{n} document{'s' if n != '1' else ''} {what}"
+        why += f" ({', '.join(parts)})"
+    line1 = f"index rebuilt: {stats.documents} documents, {stats.clauses} clauses — {why}"
+    line2 = (
+        f"  chunked {stats.chunked} document{'s' if stats.chunked != 1 else ''}"
+        + (f", reused {stats.reused} unchanged" if stats.reused else "")
+        + f"; embedded {stats.embedded} clause{'s' if stats.embedded != 1 else ''}"
+        + (f", {stats.clauses - stats.embedded} from the previous index" if stats.embedded < stats.clauses else "")
+        + (f"; {skipped} file{'s' if skipped != 1 else ''} skipped" if skipped else "")
+        + f"; {stats.dense_index} dense index, {seconds:.1f} s"
+    )
+    return f"{line1}\n{line2}"
+
+
+def cmd_import(args) -> int:
+    from tqdm import tqdm
+
+    from assistant.corpus import import_documents
+
+    settings = _settings(args)
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=f"importing into {settings.corpus_dir}", unit="doc", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    try:
+        counts, errors = import_documents(args.path, settings.corpus_dir, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    print(
+        f"imported into {settings.corpus_dir}: {counts['added']} added, {counts['changed']} changed, "
+        f"{counts['unchanged']} unchanged" + (f", {len(errors)} could not be read" if errors else "")
+    )
+    if not args.no_build:
+        ensure_index(settings)
+    return 1 if errors and not sum(counts.values()) else 0
 
 
 def cmd_build(args) -> int:
@@ -119,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_args(p)
     p.add_argument("--if-stale", action="store_true", help="only build when the index is missing or stale")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("import", help="copy a folder (txt/html/docx/pdf) or a JSONL of {doc_id,title,text} into corpus/, then build")
+    _add_index_args(p)
+    p.add_argument("path", type=Path, help="a folder of documents or a .jsonl file")
+    p.add_argument("--no-build", action="store_true", help="only copy the documents; build later")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("search", help="hybrid search for clauses")
     _add_index_args(p)

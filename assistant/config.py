@@ -22,6 +22,9 @@ class Settings(BaseSettings):
 
     # chunking
     chunk_max_chars: int = 600
+    # Longest time chunking and fact extraction may take for one document (in a worker process);
+    # a document over it is skipped and named, the others are indexed. 0 = no guard, in-process.
+    document_timeout_s: float = 20.0
 
     # index
     ann_threshold: int = 50_000  # above this many clauses the dense index is approximate (HNSW)

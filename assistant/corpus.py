@@ -4,7 +4,8 @@ Scraped government pages carry navigation bars, search-box labels, advertising p
 "来源:" lines and trailing related-links lists; these are removed here so they never become
 clauses. The text that remains stays faithful to the source (normalisation happens at indexing).
 Metadata (title, issuer, region, date, 文号) is read from the text; a `<stem>.meta.json`
-sidecar fills the gaps (and its "override" object wins).
+sidecar fills the gaps (and its "override" object wins). A bulk import writes a folder of documents
+or a JSONL file into the corpus folder in that same form (`<doc_id>.txt` plus its sidecar).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from assistant.schema import CorpusError, Document
+from assistant.schema import BuildCancelled, CorpusError, Document
 
 # .html/.docx/.pdf are read through assistant.ingest (trafilatura, python-docx, pypdf)
 SUPPORTED_SUFFIXES = (".txt", ".html", ".htm", ".docx", ".pdf")
@@ -262,12 +263,15 @@ def corpus_files(folder: Path) -> list[Path]:
     )
 
 
-def load_corpus(folder: Path) -> tuple[list[Document], list[CorpusError]]:
-    """Load every document of a folder; a bad file is reported, never stops the others."""
+def load_corpus(folder: Path, stop=None) -> tuple[list[Document], list[CorpusError]]:
+    """Load every document of a folder; a bad file is reported, never stops the others.
+    `stop` (a threading.Event) is checked between files: when set, BuildCancelled is raised."""
     docs: list[Document] = []
     errors: list[CorpusError] = []
     seen: dict[str, str] = {}
     for path in corpus_files(folder):
+        if stop is not None and stop.is_set():
+            raise BuildCancelled()
         try:
             doc = load_file(path)
         except CorpusError as exc:
@@ -289,3 +293,108 @@ def corpus_hash(folder: Path) -> str:
             h.update(path.name.encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
+
+
+# -- bulk import ---------------------------------------------------------------------------------
+_UNSAFE_STEM = re.compile(r"[^\w.\-]+")
+
+
+def safe_stem(doc_id: str) -> str:
+    """A file name stem for a doc_id: letters (CJK included), digits, '.', '-', '_' only, no leading dot."""
+    stem = _UNSAFE_STEM.sub("_", doc_id).lstrip(".")[:120]
+    return stem or "doc"
+
+
+def import_sources(path: Path) -> list[tuple[str, dict | Path]]:
+    """What an import of `path` brings in, as (name for messages, source): a folder's supported files
+    (searched recursively), or the records of a JSONL file (`{doc_id, title, text}`, one a line)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".meta.json") and p.suffix.lower() != ".md"
+        )
+        return [(str(p.relative_to(path)), p) for p in files]
+    if path.suffix.lower() == ".jsonl":
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"{path.name}: cannot read the JSONL file ({exc})") from exc
+        out = []
+        for n, line in enumerate(lines, 1):
+            if line.strip():
+                out.append((f"{path.name}:{n}", {"line": line, "default_id": f"{path.stem}-{n}", "file": path.name}))
+        return out
+    if path.is_file():
+        return [(path.name, path)]
+    raise CorpusError(f"nothing to import at {path}: expected a folder of documents or a .jsonl file")
+
+
+def _import_one(source: dict | Path) -> tuple[str, str, dict]:
+    # (doc_id, plain text, sidecar) of one import source; CorpusError naming it when unusable.
+    if isinstance(source, dict):
+        try:
+            rec = json.loads(source["line"])
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"not a JSON object ({exc.msg})") from exc
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or not rec["text"].strip():
+            raise CorpusError("record without text")
+        doc_id = str(rec.get("doc_id") or source["default_id"])
+        sidecar = {"doc_id": doc_id, "source": source["file"]}
+        if rec.get("title"):
+            sidecar["title"] = str(rec["title"])
+        return doc_id, rec["text"], sidecar
+    if source.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise CorpusError(f"unsupported file type {source.suffix or '(none)'}; expected {', '.join(SUPPORTED_SUFFIXES)}")
+    if source.suffix.lower() == ".txt":
+        text = read_text(source)
+    else:
+        from assistant.ingest import read_file
+
+        text = read_file(source)
+    sidecar = {**load_sidecar(source), "source": source.name}
+    doc_id = str(sidecar.get("doc_id") or source.stem)
+    sidecar["doc_id"] = doc_id
+    return doc_id, text, sidecar
+
+
+def import_documents(path: Path, corpus_dir: Path, progress=None) -> tuple[dict[str, int], list[CorpusError]]:
+    """Write the documents of a folder (txt/html/docx/pdf) or a JSONL file into the corpus folder as
+    `<doc_id>.txt` (UTF-8 plain text) plus a `.meta.json` sidecar (doc_id, title, source).
+
+    Returns the counts of documents added, changed and unchanged (an unchanged file is not rewritten,
+    so the next build finds nothing to do for it) and one CorpusError per item that could not be read.
+    `progress(done, total)` is called after each item."""
+    sources = import_sources(path)
+    corpus = Path(corpus_dir)
+    corpus.mkdir(parents=True, exist_ok=True)
+    counts = {"added": 0, "changed": 0, "unchanged": 0}
+    errors: list[CorpusError] = []
+    seen: dict[str, str] = {}
+    for done, (name, source) in enumerate(sources, 1):
+        try:
+            doc_id, text, sidecar = _import_one(source)
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            stem = safe_stem(doc_id)
+            if stem in seen:
+                raise CorpusError(f"doc_id {doc_id!r} was already imported from {seen[stem]}")
+            seen[stem] = name
+            txt, side = corpus / f"{stem}.txt", corpus / f"{stem}.meta.json"
+            side_text = json.dumps(sidecar, ensure_ascii=False, indent=2)
+            if txt.exists() and side.exists() and txt.read_text(encoding="utf-8", errors="replace") == text \
+                    and side.read_text(encoding="utf-8", errors="replace") == side_text:
+                counts["unchanged"] += 1
+            else:
+                counts["changed" if txt.exists() else "added"] += 1
+                # sidecar first, text last, each by rename: a build never sees a text without its metadata
+                for target, content in ((side, side_text), (txt, text)):
+                    tmp = corpus / f".{target.name}.tmp"
+                    tmp.write_text(content, encoding="utf-8")
+                    tmp.replace(target)
+        except CorpusError as exc:
+            message = str(exc)
+            named = message.startswith(name) or (isinstance(source, Path) and message.startswith(source.name))
+            errors.append(CorpusError(message if named else f"{name}: {message}"))
+        if progress:
+            progress(done, len(sources))
+    return counts, errors

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -82,6 +82,10 @@ class BuildStats:
     embedded: int  # clauses whose vectors were computed (the rest came from the cache)
     seconds: float
     dense_index: str
+    chunked: int = 0  # documents chunked in this build
+    reused: int = 0  # documents whose clauses came from the previous index (unchanged since)
+    skipped: tuple = ()  # the CorpusErrors of documents left out (each names its file and the reason)
+    changes: dict | None = None  # documents added / changed / removed since the previous index
 
 
 class Idf(dict):
@@ -314,14 +318,14 @@ def stale_reason(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars:
     return None
 
 
-def document_record(doc: Document, clause_count: int, duplicates: Sequence[str] = ()) -> dict:
+def document_record(doc: Document, clause_count: int, duplicates: Sequence[str] = (), places: list[str] | None = None) -> dict:
     """Document metadata as stored in documents.jsonl (text excluded), with the doc_ids of the
-    near-duplicate copies that were dropped in its favour."""
+    near-duplicate copies that were dropped in its favour (`places` when already known)."""
     d = asdict(doc)
     d.pop("text")
     d["clause_count"] = clause_count
     d["duplicates"] = list(duplicates)
-    d["places"] = places_in(doc.text)
+    d["places"] = places if places is not None else places_in(doc.text)
     return d
 
 
@@ -336,25 +340,90 @@ def places_in(text: str, limit: int = 40) -> list[str]:
     return [name for name, _ in counts.most_common(limit)]
 
 
-def clauses_of(documents: Sequence[Document], chunk_max_chars: int = 600) -> tuple[list[Clause], list[dict]]:
-    """The clauses (with facts) of documents, and each document's record with its clause count;
-    near-duplicate copies are dropped first and listed in the kept document's record."""
-    from assistant.chunk import split
+def document_hash(doc: Document) -> str:
+    """Hash of everything of a document that its clauses are made from (text and metadata): equal
+    hashes under the same pipeline mean its clauses from the previous index can be reused as they are."""
+    return hashlib.sha1(json.dumps(asdict(doc), ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Chunked:
+    """The clauses and document records of a corpus, and what it took to get them."""
+
+    clauses: list[Clause]
+    records: list[dict]
+    chunked: int = 0  # documents chunked now
+    reused: int = 0  # documents whose clauses came from the previous index
+    skipped: list = field(default_factory=list)  # CorpusErrors of documents left out
+
+
+def chunk_documents(
+    documents: Sequence[Document],
+    chunk_max_chars: int = 600,
+    previous: "PolicyIndex | None" = None,
+    timeout_s: float | None = None,
+    stop=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Chunked:
+    """Clauses (with facts) and records of documents, near-duplicate copies dropped first and listed in
+    the kept document's record. A document whose hash is in `previous` (built by the same pipeline)
+    keeps its clauses from there; the others are chunked, each under `timeout_s` in a worker process
+    (a document over it is skipped, see guard.run). `stop` is checked between documents."""
+    from assistant import guard
     from assistant.dedup import duplicate_groups
-    from assistant.facts import attach_facts
 
     groups = duplicate_groups(documents)
     dropped = {j for _, dups in groups for j in dups}
     duplicates = {kept: [documents[j].doc_id for j in dups] for kept, dups in groups}
-    clauses: list[Clause] = []
-    records = []
-    for i, doc in enumerate(documents):
-        if i in dropped:
-            continue
-        doc_clauses = [attach_facts(c) for c in split(doc, max_chars=chunk_max_chars)]
-        clauses.extend(doc_clauses)
-        records.append(document_record(doc, len(doc_clauses), duplicates.get(i, ())))
-    return clauses, records
+    old_records, old_clauses = _reusable(previous)
+    kept = [i for i in range(len(documents)) if i not in dropped]
+    hashes = {i: document_hash(documents[i]) for i in kept}
+    todo = [i for i in kept if old_records.get(documents[i].doc_id, {}).get("content_hash") != hashes[i]]
+    results = dict(zip(todo, guard.run([documents[i] for i in todo], chunk_max_chars, timeout_s, stop, progress)))
+    out = Chunked([], [], chunked=len(todo), reused=len(kept) - len(todo))
+    for i in kept:
+        doc = documents[i]
+        if i in results:
+            result = results[i]
+            if isinstance(result, Exception):
+                out.skipped.append(result)
+                continue
+            doc_clauses, places = result, None
+        else:
+            doc_clauses, places = old_clauses.get(doc.doc_id, []), old_records[doc.doc_id].get("places")
+        out.clauses.extend(doc_clauses)
+        record = document_record(doc, len(doc_clauses), duplicates.get(i, ()), places=places)
+        record["content_hash"] = hashes[i]
+        out.records.append(record)
+    return out
+
+
+def _reusable(previous: "PolicyIndex | None") -> tuple[dict[str, dict], dict[str, list[Clause]]]:
+    # The previous index's records and clauses by doc_id, when its chunking code and settings are ours.
+    if previous is None:
+        return {}, {}
+    records = {d["doc_id"]: d for d in previous.documents if d.get("content_hash")}
+    clauses: dict[str, list[Clause]] = {}
+    for c in previous.clauses:
+        clauses.setdefault(c.doc_id, []).append(c)
+    return records, clauses
+
+
+def clauses_of(documents: Sequence[Document], chunk_max_chars: int = 600) -> tuple[list[Clause], list[dict]]:
+    """The clauses (with facts) of documents, and each document's record with its clause count;
+    near-duplicate copies are dropped first and listed in the kept document's record."""
+    chunked = chunk_documents(documents, chunk_max_chars)
+    return chunked.clauses, chunked.records
+
+
+def _changes(previous: "PolicyIndex | None", records: list[dict]) -> dict:
+    old = {d.get("doc_id"): d.get("content_hash") for d in (previous.documents if previous is not None else [])}
+    new = {d["doc_id"]: d["content_hash"] for d in records}
+    return {
+        "added": sum(1 for k in new if k not in old),
+        "changed": sum(1 for k, h in new.items() if k in old and old[k] != h),
+        "removed": sum(1 for k in old if k not in new),
+    }
 
 
 def build(
@@ -368,30 +437,65 @@ def build(
     hnsw_ef_search: int = 128,
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    timeout_s: float | None = None,
+    stop=None,
+    chunk_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[PolicyIndex, BuildStats]:
-    """Chunk, extract facts, embed (reusing the previous index's vectors) and save atomically."""
-    clauses, records = clauses_of(documents, chunk_max_chars)
-    cached: dict[str, np.ndarray] = {}
-    previous = read_manifest(out_dir)
-    if previous and previous.get("model") == embedder.name and previous.get("dim") == embedder.dim:
+    """Chunk, extract facts, embed and save atomically, incrementally: documents unchanged since the
+    previous index keep its clauses, unchanged clause texts its vectors.
+
+    `timeout_s` guards each document's chunking (see guard.run); `stop` (a threading.Event) is checked
+    between documents and embedding batches and raises BuildCancelled, leaving the old index in place.
+    `progress` reports embedding, `chunk_progress` chunking, as (done, total)."""
+    from assistant.guard import check_stop
+    from assistant.schema import CorpusError
+
+    previous_manifest = read_manifest(out_dir)
+    previous = None
+    if previous_manifest is not None:
         try:
-            cached = PolicyIndex.load(out_dir).vectors_by_hash()
+            previous = PolicyIndex.load(out_dir)
         except (IndexMissingError, RuntimeError):
-            cached = {}
+            previous = None
+    same_pipeline = previous is not None and previous.manifest.get("pipeline_hash") == pipeline_hash() \
+        and previous.manifest.get("chunk_max_chars") == chunk_max_chars
+    chunked = chunk_documents(
+        documents, chunk_max_chars, previous if same_pipeline else None, timeout_s, stop, chunk_progress
+    )
+    if documents and not chunked.records:
+        detail = "; ".join(str(e) for e in chunked.skipped[:3])
+        raise CorpusError(f"no document could be chunked: {detail}")
+    cached: dict[str, np.ndarray] = {}
+    if previous is not None and previous.manifest.get("model") == embedder.name and previous.manifest.get("dim") == embedder.dim:
+        cached = previous.vectors_by_hash()
+
+    def tick(done: int, total: int) -> None:
+        check_stop(stop)  # between embedding batches
+        if progress:
+            progress(done, total)
+
     index, stats = PolicyIndex.from_clauses(
-        clauses,
+        chunked.clauses,
         embedder,
-        documents=records,
+        documents=chunked.records,
         corpus_hash=corpus_hash,
         ann_threshold=ann_threshold,
         hnsw_m=hnsw_m,
         hnsw_ef_search=hnsw_ef_search,
         batch_size=batch_size,
         cached=cached,
-        progress=progress,
+        progress=tick,
         extra_manifest={"chunk_max_chars": chunk_max_chars, "pipeline_hash": pipeline_hash()},
     )
+    check_stop(stop)
     index.save(out_dir)
+    stats = replace(
+        stats,
+        chunked=chunked.chunked,
+        reused=chunked.reused,
+        skipped=tuple(chunked.skipped),
+        changes=_changes(previous, chunked.records),
+    )
     return index, stats
 
 
@@ -402,12 +506,16 @@ def build_corpus(
     chunk_max_chars: int = 600,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    stop=None,
+    started: Callable[[str], None] | None = None,
     **options,
 ) -> tuple[str | None, BuildStats | None, list]:
-    """Rebuild `index_dir` from `corpus_dir` when missing, stale or forced.
+    """Rebuild `index_dir` from `corpus_dir` when missing, stale or forced (incrementally, see build).
 
-    Returns (why it was built or None when current, build stats, per-file corpus errors).
-    Raises CorpusError when no document is readable: the old index is then kept as it was.
+    Returns (why it was built or None when current, build stats, per-file corpus errors, the documents
+    skipped while chunking included); `started(reason)` is called when a build begins. Raises
+    CorpusError when no document is readable, BuildCancelled when `stop` is set: the old index is then
+    kept as it was.
     """
     from assistant.corpus import corpus_hash, load_corpus
     from assistant.schema import CorpusError
@@ -416,12 +524,14 @@ def build_corpus(
     reason = "forced" if force else stale_reason(index_dir, chash, embedder.name, chunk_max_chars)
     if reason is None:
         return None, None, []
-    docs, errors = load_corpus(corpus_dir)
+    if started:
+        started(reason)
+    docs, errors = load_corpus(corpus_dir, stop=stop)
     if not docs:
         detail = "; ".join(str(e) for e in errors) or "the folder has no documents"
         raise CorpusError(f"no readable documents in {corpus_dir}: {detail}")
-    _, stats = build(docs, embedder, index_dir, chash, chunk_max_chars=chunk_max_chars, progress=progress, **options)
-    return reason, stats, errors
+    _, stats = build(docs, embedder, index_dir, chash, chunk_max_chars=chunk_max_chars, progress=progress, stop=stop, **options)
+    return reason, stats, errors + list(stats.skipped)
 
 
 def require_current(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars: int) -> None:

@@ -141,6 +141,17 @@ class CorpusError(AssistantError):
     """A corpus file is unreadable, empty or malformed; the message names the file."""
 
 
+class DocumentTimeoutError(CorpusError):
+    """Chunking one document took longer than the per-document limit; the message names the file."""
+
+
+class BuildCancelled(AssistantError):
+    """A build was asked to stop (the server is shutting down) before it finished; the old index stays."""
+
+    def __init__(self, message: str = "the build was stopped before it finished; the old index is kept"):
+        super().__init__(message)
+
+
 class IndexMissingError(AssistantError):
     """No valid index (no manifest) where one was expected."""
 

@@ -1,9 +1,11 @@
 """Robust ingestion: corpus cleaning, chunking and fact extraction stay linear on adversarial text
-(property-based, with a time budget per KB); Chinese numerals in amounts are read as numbers."""
+(property-based, with a time budget per KB), and one document that still hangs is stopped by the
+build guard without costing the others, the upload route or the live index."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -185,3 +187,177 @@ def test_digit_runs_still_read_as_before():
     assert [(f.kind, f.text) for f in facts if f.kind != "condition"] == [
         ("amount", "30—50万元"), ("amount", "1000万元"), ("ratio", "2:2:4:2"), ("percent", "5%"),
     ]
+
+
+# -- the per-document time guard ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_chunker(monkeypatch):
+    """guard.document_clauses replaced by one that hangs (in C, holding the GIL) on marked documents."""
+    from slow_chunker import MARK, slow_document_clauses
+
+    from assistant import guard
+
+    monkeypatch.setattr(guard, "document_clauses", slow_document_clauses)
+    return MARK
+
+
+def _corpus_with_hanging_file(tmp_path: Path, mark: str) -> Path:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    (corpus / "hangs.txt").write_text(f"某区关于支持企业发展的若干措施\n一、总则\n{mark}对企业给予奖励。\n", encoding="utf-8")
+    return corpus
+
+
+def test_a_hanging_document_is_skipped_by_name_and_the_others_are_indexed(tmp_path, slow_chunker, seed_docs):
+    from assistant.embed import HashEmbedder
+    from assistant.index import PolicyIndex, build_corpus
+    from assistant.schema import DocumentTimeoutError
+
+    corpus = _corpus_with_hanging_file(tmp_path, slow_chunker)
+    started = time.perf_counter()
+    reason, stats, errors = build_corpus(corpus, tmp_path / "index", HashEmbedder(64), timeout_s=3)
+    took = time.perf_counter() - started
+    assert reason == "missing" and took < 30
+    timeouts = [e for e in errors if isinstance(e, DocumentTimeoutError)]
+    assert len(timeouts) == 1 and "hangs.txt" in str(timeouts[0]) and "longer than 3 s" in str(timeouts[0])
+    assert stats.documents == 5 and timeouts == list(stats.skipped)
+    index = PolicyIndex.load(tmp_path / "index")
+    assert {d["doc_id"] for d in index.documents} == {d.doc_id for d in seed_docs}
+
+
+def test_guarded_and_in_process_chunking_agree(seed_docs):
+    from assistant import guard
+
+    assert guard.run(seed_docs, 600, timeout_s=20) == guard.run(seed_docs, 600, timeout_s=None)
+
+
+def test_a_stopped_build_keeps_the_old_index(hash_settings):
+    import threading
+
+    from assistant.embed import HashEmbedder
+    from assistant.index import PolicyIndex, build_corpus
+    from assistant.schema import BuildCancelled
+
+    s = hash_settings
+    before = (s.index_dir / "manifest.json").read_text(encoding="utf-8")
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(BuildCancelled):
+        build_corpus(s.corpus_dir, s.index_dir, HashEmbedder(256), force=True, stop=stop, timeout_s=5)
+    assert (s.index_dir / "manifest.json").read_text(encoding="utf-8") == before
+    assert len(PolicyIndex.load(s.index_dir)) > 100
+
+
+def test_reindexer_stops_promptly_at_shutdown(hash_settings, slow_chunker):
+    from assistant.api import Reindexer
+    from assistant.pipeline import Assistant
+
+    # Every document hangs and the limit is long: only the stop flag can end this re-index soon.
+    for path in hash_settings.corpus_dir.glob("*.txt"):
+        path.write_text(slow_chunker + path.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = hash_settings.model_copy(update={"document_timeout_s": 120})
+    assistant = Assistant(settings)
+    reindexer = Reindexer(settings, assistant)
+    assert reindexer.start()
+    time.sleep(1.5)
+    assert reindexer.snapshot()["state"] == "running"
+    started = time.perf_counter()
+    reindexer.stop(timeout=10)
+    assert time.perf_counter() - started < 5
+    status = reindexer.snapshot()
+    assert status["state"] == "failed" and "stopped" in status["error"]
+    assert len(assistant.index) > 100 and not reindexer.start()  # the old index serves; no new re-index
+
+
+def test_upload_of_a_hanging_document_is_refused_and_the_index_keeps_serving(hash_settings, slow_chunker):
+    from fastapi.testclient import TestClient
+
+    from assistant.api import create_app
+
+    settings = hash_settings.model_copy(update={"admin_token": "t", "document_timeout_s": 2})
+    files_before = sorted(p.name for p in settings.corpus_dir.iterdir())
+    with TestClient(create_app(settings)) as client:
+        auth = {"Authorization": "Bearer t"}
+        body = f"某区关于支持企业发展的若干措施\n一、总则\n{slow_chunker}对企业给予奖励。\n".encode("utf-8")
+        started = time.perf_counter()
+        r = client.post("/api/admin/documents", headers=auth, files={"file": ("慢文件.txt", body)})
+        assert time.perf_counter() - started < 20
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert "慢文件.txt" in detail and "longer than 2 s" in detail
+        assert sorted(p.name for p in settings.corpus_dir.iterdir()) == files_before
+        assert client.get("/api/health").json()["clauses"] > 100
+        assert client.post("/api/search", json={"query": "奖励", "k": 1}).status_code == 200
+        ok = client.post("/api/admin/documents", headers=auth, files={"file": ("好文件.txt", "某区关于支持企业发展的若干措施\n一、对企业给予二十万元奖励。\n".encode("utf-8"))})
+        assert ok.status_code == 201, ok.text
+
+
+# -- clean SIGTERM during a re-index ------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_exits_cleanly_on_sigterm_during_a_reindex(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ASSISTANT_EMBEDDER": "hash",
+        "ASSISTANT_CORPUS_DIR": str(corpus),
+        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
+        "ASSISTANT_DATA_DIR": str(tmp_path / "data"),
+        "ASSISTANT_ADMIN_TOKEN": "t",
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        base, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t"}
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.3)
+        # A library of a few thousand small documents makes the re-index take seconds.
+        seed = sorted((ROOT / "corpus").glob("*.txt"))[0].read_text(encoding="utf-8")
+        for i in range(3000):
+            (corpus / f"gen-{i:05d}.txt").write_text(f"第{i}号通知\n一、对第{i}类企业给予{i}万元奖励。\n" + seed[i % 500 : i % 500 + 300], encoding="utf-8")
+        r = httpx.post(f"{base}/api/admin/reindex", headers=auth, timeout=10)
+        assert r.status_code == 202
+        time.sleep(1.0)
+        assert httpx.get(f"{base}/api/admin/reindex", headers=auth, timeout=10).json()["state"] == "running"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=15)
+        took = time.monotonic() - started
+        assert code == 0, (tmp_path / "serve.log").read_text()
+        assert took < 10, took
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
