@@ -521,7 +521,8 @@ def build_corpus(
     from assistant.schema import CorpusError
 
     chash = corpus_hash(corpus_dir)
-    reason = "forced" if force else stale_reason(index_dir, chash, embedder.name, chunk_max_chars)
+    reason = stale_reason(index_dir, chash, embedder.name, chunk_max_chars)  # said even when forced
+    reason = reason or ("forced" if force else None)
     if reason is None:
         return None, None, []
     if started:

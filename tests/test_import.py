@@ -148,3 +148,16 @@ def test_cli_import_then_build_speaks_plainly(tmp_path, records, capsys):
     assert "1 added, 1 changed, 4 unchanged" in out
     assert "corpus changed (1 document added, 1 changed)" in out
     assert "chunked 2 documents, reused 4 unchanged" in out
+
+    # a forced build of a current index says so, and redoes nothing
+    assert main(["build", *args]) == 0
+    out, _ = capsys.readouterr()
+    assert "rebuild requested" in out and "chunked 0 documents, reused 6 unchanged; embedded 0 clauses" in out
+
+
+def test_forced_build_of_a_stale_index_names_the_real_reason(tmp_path, records):
+    corpus, index_dir, emb = tmp_path / "corpus", tmp_path / "index", HashEmbedder(256)
+    import_documents(_write_jsonl(tmp_path / "docs.jsonl", records[:2]), corpus)
+    assert build_corpus(corpus, index_dir, emb, force=True)[0] == "missing"
+    import_documents(_write_jsonl(tmp_path / "docs.jsonl", records[:3]), corpus)
+    assert build_corpus(corpus, index_dir, emb, force=True)[0] == "corpus changed"
