@@ -24,9 +24,9 @@ def _settings(args=None):
 
 
 def _embedder(settings):
-    from assistant.embed import make_embedder
+    from assistant.embed import embedder_for
 
-    return make_embedder(settings.embedder, settings.model, settings.hash_dim)
+    return embedder_for(settings)
 
 
 _WHY = {"missing": "no index yet", "forced": "rebuild requested"}

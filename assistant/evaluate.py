@@ -469,13 +469,13 @@ def evaluate(
     from tqdm import tqdm
 
     from assistant.config import Settings
-    from assistant.embed import make_embedder
+    from assistant.embed import embedder_for
     from assistant.retrieve import Retriever
 
     settings = settings or Settings()
     if embedder_kind:
         settings = settings.model_copy(update={"embedder": embedder_kind})
-    embedder = make_embedder(settings.embedder, settings.model, settings.hash_dim)
+    embedder = embedder_for(settings)
     docs = _documents_from(corpus, settings)
     index_info = None
     if corpus is None and embedder_kind in (None, "sentence-transformers") and settings.embedder != "hash":

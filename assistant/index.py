@@ -94,6 +94,30 @@ class Idf(dict):
     top: float = 1.0
 
 
+def _embed_rows(embedder, texts: list[str], hashes: list[str], rows: list[int], vectors: np.ndarray,
+                batch_size: int, progress: Callable[[int, int], None] | None) -> None:
+    """Embed texts[rows] into vectors[rows]: each distinct text once, all of them in one pass sorted by
+    length (longest first) across the whole build, so every batch pads to nearly its own length.
+
+    The sorted list is handed to the embedder in slices only to report progress (and let a build stop
+    between them); slices keep the global order, unlike encoding clauses in corpus order, where each
+    group of short articles waits on its longest one.
+    """
+    first: dict[str, int] = {}
+    for i in rows:
+        first.setdefault(hashes[i], i)
+    unique = sorted(first.values(), key=lambda i: -len(texts[i]))
+    step = max(batch_size * 8, 256)
+    for s in range(0, len(unique), step):
+        part = unique[s : s + step]
+        vectors[part] = embedder.encode([texts[i] for i in part], batch_size=batch_size)
+        if progress:
+            progress(min(s + step, len(unique)), len(unique))
+    for i in rows:
+        if first[hashes[i]] != i:  # a repeated text (the same clause under two headings) reuses its vector
+            vectors[i] = vectors[first[hashes[i]]]
+
+
 class PolicyIndex:
     """Clauses plus their dense and lexical indexes, sharing row numbers as ids."""
 
@@ -128,18 +152,15 @@ class PolicyIndex:
         texts = [normalize(c.index_text()) for c in clauses]
         hashes = [text_hash(t) for t in texts]
         cached = cached or {}
-        todo = [i for i, h in enumerate(hashes) if h not in cached]
         dim = embedder.dim
         vectors = np.zeros((len(clauses), dim), dtype=np.float32)
+        todo = []
         for i, h in enumerate(hashes):
             if h in cached and cached[h].shape[0] == dim:
                 vectors[i] = cached[h]
-        step = max(batch_size * 4, 64)
-        for s in range(0, len(todo), step):
-            batch = todo[s : s + step]
-            vectors[batch] = embedder.encode([texts[i] for i in batch], batch_size=batch_size)
-            if progress:
-                progress(min(s + step, len(todo)), len(todo))
+            else:
+                todo.append(i)
+        _embed_rows(embedder, texts, hashes, todo, vectors, batch_size, progress)
         faiss = _faiss()
         if len(clauses) > ann_threshold:
             dense = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)

@@ -32,11 +32,11 @@ class Assistant:
     """Grounded answers and conversations over one policy index."""
 
     def __init__(self, settings, index=None, embedder=None):
-        from assistant.embed import make_embedder
+        from assistant.embed import embedder_for
         from assistant.index import PolicyIndex
 
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings.embedder, settings.model, settings.hash_dim)
+        self.embedder = embedder or embedder_for(settings)
         self._lock = threading.RLock()
         self.swap_index(index if index is not None else PolicyIndex.load(Path(settings.index_dir)))
         self.sessions = SessionStore.from_settings(settings)
