@@ -43,3 +43,35 @@ def test_bench_tiny(hash_settings, tmp_path):
             assert r[key] is not None and r[key] >= 0, (kind, key)
     assert 0 <= point["hnsw"]["recall@10_vs_exact"] <= 1
     assert "200" in table(report)
+
+
+def test_real_scale_point_tiny(hash_settings, tmp_path):
+    from assistant.bench import run, table
+
+    out = tmp_path / "bench.json"
+    report = run([], out, n_queries=5, throughput_sample=5, chat_queries=1, questions=ROOT / "eval" / "testset.jsonl",
+                 settings=hash_settings, progress=False, real_sizes=[250])
+    point = json.loads(out.read_text(encoding="utf-8"))["real_sizes"]["250"]
+    assert point["clauses"] == 250 and 0 < point["generated"] < 250  # the real clauses, then generated ones
+    for key in ("embed_s", "build_s", "disk_mb", "peak_rss_mb", "search_p50_ms", "search_p95_ms", "embed_clauses_per_s"):
+        assert point[key] is not None and point[key] >= 0, key
+    assert point["model"] == "hash-256"
+    assert "real scale points" in table(report)
+
+
+def test_vs_recipe_on_a_small_folder(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from assistant.bench import cli, recipe_windows
+
+    assert recipe_windows("x" * 1000) == ["x" * 500, "x" * 500, "x" * 100]
+    assert recipe_windows("短") == ["短"]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for f in sorted((ROOT / "corpus").glob("*.txt"))[:2]:
+        shutil.copy(f, folder / f.name)
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    assert cli("bench", ["--vs-recipe", str(folder), "--embedder", "hash"]) == 0
+    out = capsys.readouterr().out
+    assert "recipe" in out and "windows" in out and "ratio project/recipe" in out and "clauses/s" in out
+    assert not (tmp_path / "index").exists()  # the build went to a temporary folder
