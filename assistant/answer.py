@@ -227,9 +227,37 @@ def _has_amount(clause, quote: str) -> bool:
     return any(f.kind in ("amount", "percent") for f in clause.facts) or bool(_AMOUNT_UNIT.search(normalize(quote)))
 
 
-def _citation(n: int, hit: Hit, quote: str) -> Citation:
+def _citation(n: int, hit: Hit, quote: str, record: dict | None = None, today=None) -> Citation:
+    from assistant.validity import of_record
+
     c = hit.clause
-    return Citation(n, c.clause_id, c.doc_id, c.doc_title, c.region, c.section, c.text, quote, round(float(hit.score), 6))
+    issued = (record or {}).get("issued") or None
+    validity = of_record(record, today).to_dict() if record is not None else None
+    return Citation(n, c.clause_id, c.doc_id, c.doc_title, c.region, c.section, c.text, quote, round(float(hit.score), 6),
+                    issued, validity)
+
+
+def validity_note(citations: list[Citation], records: dict[str, dict], today=None) -> str:
+    """One plain sentence when a cited document's term has ended, or it states none and is old:
+    naming the document and its year, and advising a check with the issuing department."""
+    import datetime as dt
+
+    from assistant.validity import needs_warning, of_record
+
+    for c in citations:
+        record = records.get(c.doc_id)
+        if record is None:
+            continue
+        v = of_record(record, today)
+        issued = record.get("issued") or ""
+        if not needs_warning(v, issued, today):
+            continue
+        year = f"（{issued[:4]}年）" if issued else ""
+        if v.status == "expired":
+            until = dt.date.fromisoformat(v.until)
+            return f"提示：《{c.doc_title}》{year}所定期限已于{until.year}年{until.month}月{until.day}日届满，是否仍在执行请向发文部门核实。"
+        return f"提示：《{c.doc_title}》{year}未载明有效期，是否仍然有效请向发文部门核实。"
+    return ""
 
 
 def _where(c) -> str:
@@ -291,6 +319,7 @@ def compose(
     max_clauses: int = MAX_CLAUSES,
     idf: dict[str, float] | None = None,
     pool: list[Hit] | None = None,
+    today=None,
 ) -> Answer:
     """The grounded answer for a question from its retrieved hits (pure: no I/O). The thresholds
     default to the calibrated module constants."""
@@ -387,13 +416,17 @@ def compose(
         if not meta_lines:
             return refusal("所涉文件未载明文号或印发日期。", hits, regions)
         lines.extend(meta_lines)
+    records = {d.get("doc_id"): d for d in documents or ()}
     for n, x in enumerate(chosen, 1):
         h, quote = x[3], x[4]
         if n > 1 and SECONDARY_MIN_CHARS < QUOTE_MIN_CHARS:
             # the best clause is quoted at length; the others only as far as they say something
             quote = best_quote(h.clause, question, wanted, idf, SECONDARY_MIN_CHARS)[0]
-        citations.append(_citation(n, h, quote))
+        citations.append(_citation(n, h, quote, records.get(h.clause.doc_id), today))
         lines.append(_line(n, h, quote, wanted))
+    note = validity_note(citations, records, today)
+    if note:
+        lines.append(note)
     return Answer(answer="\n".join(lines), citations=tuple(citations))
 
 

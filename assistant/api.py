@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -50,6 +50,12 @@ class ChatRequest(BaseModel):
     session_id: str | None = Field(None, description="omit to start a new session")
 
 
+class ValidityOut(BaseModel):
+    status: Literal["current", "expired", "unknown"]
+    until: str | None = None
+    basis: str = ""
+
+
 class CitationOut(BaseModel):
     n: int
     clause_id: str
@@ -60,6 +66,8 @@ class CitationOut(BaseModel):
     text: str
     quote: str
     score: float
+    issued: str | None = None
+    validity: ValidityOut | None = None
 
 
 class ChatResponse(BaseModel):
@@ -78,6 +86,7 @@ class SearchRequest(BaseModel):
     region: str | None = None
     doc_id: str | None = None
     department: str | None = None
+    only_current: bool = False  # only documents whose stated term has not ended
 
 
 class ClauseFields(BaseModel):
@@ -130,6 +139,8 @@ class DocumentOut(BaseModel):
     doc_number: str = ""
     clause_count: int = 0
     duplicates: list[str] = []  # doc_ids of near-duplicate copies dropped at build time in its favour
+    issued: str | None = None
+    validity: ValidityOut | None = None
 
 
 class DocumentsResponse(BaseModel):
@@ -278,11 +289,30 @@ def _field_message(err: dict) -> str:
     return f"{where}: {err.get('msg', 'invalid value')}"
 
 
-def _document_out(record: dict) -> dict:
-    out = {k: str(record.get(k) or "") for k in DocumentOut.model_fields if k not in ("clause_count", "duplicates")}
+def _document_out(record: dict, today=None) -> dict:
+    from assistant.validity import of_record
+
+    special = ("clause_count", "duplicates", "issued", "validity")
+    out = {k: str(record.get(k) or "") for k in DocumentOut.model_fields if k not in special}
     out["clause_count"] = int(record.get("clause_count") or 0)
     out["duplicates"] = [str(d) for d in record.get("duplicates") or ()]
+    out["issued"] = record.get("issued") or None
+    out["validity"] = of_record(record, today).to_dict()
     return out
+
+
+def _validity_override(valid_until: str, basis: str) -> dict:
+    """The sidecar override for an upload's term (empty when none given); a bad date is a QueryError."""
+    import datetime as dt
+
+    valid_until = (valid_until or "").strip()
+    if not valid_until:
+        return {}
+    try:
+        dt.date.fromisoformat(valid_until)
+    except ValueError as exc:
+        raise QueryError(f"valid_until: not an ISO date (YYYY-MM-DD): {valid_until!r}") from exc
+    return {"valid_until": valid_until, "validity_basis": basis.strip() or "上传时标注的有效期"}
 
 
 def _sidecar_of(path: Path) -> Path:
@@ -412,7 +442,8 @@ def create_app(settings=None, assistant=None) -> FastAPI:
             raise QueryError(f"query: too long ({len(req.query)} characters, at most {settings.max_message_chars})")
         started = time.perf_counter()
         hits = app.state.assistant.retriever.search(
-            req.query, k=req.k, region=req.region or None, doc_id=req.doc_id or None, department=req.department or None
+            req.query, k=req.k, region=req.region or None, doc_id=req.doc_id or None, department=req.department or None,
+            current_on=app.state.assistant.today() if req.only_current else None,
         )
         return {"hits": [h.to_dict() for h in hits], "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
@@ -441,7 +472,8 @@ def create_app(settings=None, assistant=None) -> FastAPI:
     @app.get("/api/documents", response_model=DocumentsResponse, tags=["lookup"])
     def documents() -> dict:
         """Every indexed document's metadata."""
-        return {"documents": [_document_out(d) for d in _documents()]}
+        today = app.state.assistant.today()
+        return {"documents": [_document_out(d, today) for d in _documents()]}
 
     @app.get("/api/documents/{doc_id}", response_model=DocumentResponse, tags=["lookup"])
     def document(doc_id: str) -> dict:
@@ -452,7 +484,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
             raise UnknownDocumentError(f"unknown document: {doc_id}")
         clauses = sorted((c for c in index.clauses if c.doc_id == doc_id), key=lambda c: c.ordinal)
         return {
-            "document": _document_out(record),
+            "document": _document_out(record, app.state.assistant.today()),
             "clauses": [
                 {"clause_id": c.clause_id, "section": c.section, "text": c.text, "department": c.department, "ordinal": c.ordinal}
                 for c in clauses
@@ -467,7 +499,8 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         if c is None:
             raise UnknownClauseError(f"unknown clause: {clause_id}")
         record = next((d for d in index.documents if d.get("doc_id") == c.doc_id), None)
-        return {**c.record(), "ordinal": c.ordinal, "document": _document_out(record) if record else None}
+        today = app.state.assistant.today()
+        return {**c.record(), "ordinal": c.ordinal, "document": _document_out(record, today) if record else None}
 
     # ------------------------------------------------ admin
     def admin(request: Request) -> None:
@@ -486,7 +519,11 @@ def create_app(settings=None, assistant=None) -> FastAPI:
 
     @app.post("/api/admin/documents", response_model=UploadResponse, status_code=201, tags=["admin"],
               dependencies=[Depends(admin)])
-    def upload(file: UploadFile = File(...)) -> dict:
+    def upload(
+        file: UploadFile = File(...),
+        valid_until: str = Form("", description="optional ISO date overriding the term read from the text"),
+        validity_basis: str = Form("", max_length=300, description="why (shown as the validity basis)"),
+    ) -> dict:
         """Add a policy document (.txt, .html, .docx, .pdf); re-index to make it searchable."""
         from assistant.corpus import build_document
         from assistant.guard import check_document
@@ -501,6 +538,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         data = file.file.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise HTTPException(413, f"file too large (limit {settings.max_upload_bytes} bytes)")
+        override = _validity_override(valid_until, validity_basis)  # QueryError → 422, nothing written
         text = extract_text(name, data)  # CorpusError → 422, nothing written
         doc_id = f"upload-{uuid.uuid4().hex[:10]}"
         # The same checks the index build will make, chunking under the same time limit: a document
@@ -513,7 +551,8 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         side = corpus / f"{stem}.meta.json"
         tmp_txt, tmp_side = corpus / f".{stem}.txt.tmp", corpus / f".{stem}.meta.json.tmp"
         tmp_txt.write_text(text, encoding="utf-8")
-        tmp_side.write_text(json.dumps({"doc_id": doc_id, "source": name}, ensure_ascii=False, indent=2), encoding="utf-8")
+        sidecar = {"doc_id": doc_id, "source": name, **({"override": override} if override else {})}
+        tmp_side.write_text(json.dumps(sidecar, ensure_ascii=False, indent=2), encoding="utf-8")
         tmp_side.replace(side)
         tmp_txt.replace(target)
         return {"doc_id": doc_id, "file": target.name, "source": name, "chars": len(text), "reindex_needed": True}

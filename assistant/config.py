@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     rerank_sentence: float = 0.02
 
     # answers
+    today: str = ""  # ISO date validity is judged against; empty = the real today (tests set it)
     min_dense_score: float = 0.0  # calibrated refusal threshold lives in the answer stage
     llm_base_url: str = ""  # optional OpenAI-compatible endpoint; empty = off
     llm_model: str = ""

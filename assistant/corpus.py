@@ -235,6 +235,8 @@ def build_document(text: str, source: str, doc_id: str, sidecar: dict | None = N
         date=meta.get("date", ""),
         doc_number=meta.get("doc_number", ""),
         title_inferred=bool(meta.get("title_inferred", False)),
+        valid_until=str(meta.get("valid_until") or ""),
+        validity_basis=str(meta.get("validity_basis") or ""),
     )
 
 

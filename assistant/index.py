@@ -48,7 +48,7 @@ def pipeline_hash() -> str:
     root = Path(assistant.__file__).parent
     h = hashlib.sha256()
     for rel in (
-        "corpus.py", "chunk.py", "facts.py", "text.py", "dedup.py",
+        "corpus.py", "chunk.py", "facts.py", "text.py", "dedup.py", "validity.py",
         "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv",
     ):
         path = root / rel
@@ -347,7 +347,19 @@ def document_record(doc: Document, clause_count: int, duplicates: Sequence[str] 
     d["clause_count"] = clause_count
     d["duplicates"] = list(duplicates)
     d["places"] = places if places is not None else places_in(doc.text)
+    d.update(term_record(doc))
     return d
+
+
+def term_record(doc: Document) -> dict:
+    """`issued` and the document's term (`term`: until + the sentence read), from an override or the text."""
+    from assistant.validity import read_term
+
+    if doc.valid_until:
+        until, basis = doc.valid_until, doc.validity_basis or "文件元数据载明的有效期"
+    else:
+        until, basis = read_term(doc.text, doc.date)
+    return {"issued": doc.date or None, "term": {"until": until, "basis": basis}}
 
 
 def places_in(text: str, limit: int = 40) -> list[str]:

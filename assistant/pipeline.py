@@ -59,6 +59,13 @@ class Assistant:
         with self._lock:
             self.index, self.retriever = index, retriever
 
+    def today(self):
+        """The date document validity is judged against (settings.today, else the real today)."""
+        import datetime as dt
+
+        value = getattr(self.settings, "today", "")
+        return dt.date.fromisoformat(value) if value else dt.date.today()
+
     def regions(self) -> list[str]:
         """The regions the corpus covers."""
         with self._lock:
@@ -93,7 +100,8 @@ class Assistant:
                 region = mentioned_region(query, regions)
             pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
             hits = pool[:SEARCH_K]
-        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf(), pool=pool)
+        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf(), pool=pool,
+                         today=self.today())
         if self._rewriter is not None and not answer.refused:
             answer = self._rewriter.rewrite(query, answer)
         return answer

@@ -40,9 +40,10 @@ class Filters:
     # Most documents of a real library state no region; a question about one region must not lose
     # them, only the clauses of documents known to be about another region.
     unknown_region: bool = False
+    current_on: object = None  # a date: only documents whose stated term has not ended by then
 
     def active(self) -> bool:
-        return bool(self.region or self.doc_id or self.department)
+        return bool(self.region or self.doc_id or self.department or self.current_on)
 
 
 def _matches_region(clause_region: str, wanted: str) -> bool:
@@ -94,10 +95,16 @@ class Retriever:
         """Row ids that pass the filters, or None when no filter is set."""
         if not filters.active():
             return None
+        current = None
+        if filters.current_on is not None:
+            from assistant.validity import of_record
+
+            current = {d.get("doc_id") for d in self.index.documents if of_record(d, filters.current_on).status == "current"}
         rows = [
             i
             for i, c in enumerate(self.index.clauses)
-            if (not filters.region or _matches_region(c.region, filters.region) or (filters.unknown_region and not c.region))
+            if (current is None or c.doc_id in current)
+            and (not filters.region or _matches_region(c.region, filters.region) or (filters.unknown_region and not c.region))
             and (not filters.doc_id or c.doc_id == filters.doc_id)
             and (not filters.department or filters.department in c.department)
         ]
@@ -112,6 +119,7 @@ class Retriever:
         department: str | None = None,
         mode: str = "hybrid",
         unknown_region: bool = False,
+        current_on=None,
     ) -> list[Hit]:
         """The k best clauses for a query; empty when the query has no searchable content.
         With `unknown_region`, a region filter also lets through documents that state no region."""
@@ -126,7 +134,7 @@ class Retriever:
         k = min(k, self.max_k, len(self.index))
         if k == 0:
             return []
-        filters = Filters(region or None, doc_id or None, department or None, unknown_region)
+        filters = Filters(region or None, doc_id or None, department or None, unknown_region, current_on)
         allowed = self.allowed_rows(filters)
         if allowed is not None and len(allowed) == 0:
             return []

@@ -23,6 +23,8 @@ class Document:
     date: str = ""  # ISO yyyy-mm-dd where known
     doc_number: str = ""  # 文号, e.g. 西青政发〔2017〕7号
     title_inferred: bool = False
+    valid_until: str = ""  # an override of the term read from the text (sidecar, upload): ISO date
+    validity_basis: str = ""  # … and why (shown as the basis)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class Citation:
     text: str  # the whole cited clause
     quote: str  # the sentence(s) used; always a substring of text
     score: float
+    issued: str | None = None  # the document's issue date (ISO) when known
+    validity: dict | None = None  # {"status": current|expired|unknown, "until", "basis"}
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,9 @@ def needs_warning(validity: Validity, issued: str = "", today: dt.date | None = 
         except ValueError:
             return False
     return False
+
+
+def of_record(record: dict | None, today: dt.date | None = None) -> Validity:
+    """The validity of a stored document record (documents.jsonl) on `today`."""
+    term = (record or {}).get("term") or {}
+    return judge(term.get("until"), term.get("basis", ""), today)

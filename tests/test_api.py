@@ -168,7 +168,8 @@ def test_feedback_is_stored(app_client):
 def test_documents_document_clause(client):
     docs = client.get("/api/documents").json()["documents"]
     assert {d["doc_id"] for d in docs} >= {"jizhou-2018", "xiqing-2017", "tianjin-2022"}
-    assert set(docs[0]) == {"doc_id", "title", "issuer", "region", "level", "date", "doc_number", "clause_count", "duplicates"}
+    assert set(docs[0]) == {"doc_id", "title", "issuer", "region", "level", "date", "doc_number", "clause_count", "duplicates",
+                            "issued", "validity"}
     assert all(d["duplicates"] == [] for d in docs)  # the seeds have no near-duplicates
     r = client.get("/api/documents/xiqing-2017")
     assert r.status_code == 200
@@ -447,3 +448,66 @@ def test_followup_after_a_recognition_question_quotes_the_listing_sentence(clien
     assert "10万元" in first["answer"]
     follow = client.post("/api/chat", json={"message": "企业上市呢？", "session_id": first["session_id"]}).json()
     assert "75万元" in follow["answer"] and "上市" in follow["citations"][0]["quote"]
+
+
+# ---------------------------------------------------------------- validity (issue 11)
+def _validity_client(hash_settings, today):
+    c, _ = make_client(hash_settings, admin_token=TOKEN, today=today)
+    return c
+
+
+def test_documents_carry_issued_and_validity_judged_against_today(hash_settings):
+    with _validity_client(hash_settings, "2026-11-29") as c:
+        docs = {d["doc_id"]: d for d in c.get("/api/documents").json()["documents"]}
+    got = {k: (d["issued"], d["validity"]["status"], d["validity"]["until"]) for k, d in docs.items()}
+    assert got == {
+        "jizhou-2018": ("2018-05-12", "expired", "2020-12-31"),
+        "baodi-2019": ("2019-05-20", "expired", "2019-12-31"),
+        "lutai-zjtx": (None, "expired", "2025-12-31"),
+        "xiqing-2017": ("2017-05-22", "expired", "2020-12-31"),
+        "tianjin-2022": ("2022-06-18", "unknown", None),
+    }
+    assert "2019年底完成" in docs["baodi-2019"]["validity"]["basis"]
+    with _validity_client(hash_settings, "2020-06-01") as c:
+        docs = {d["doc_id"]: d["validity"]["status"] for d in c.get("/api/documents").json()["documents"]}
+    assert docs["jizhou-2018"] == "current" and docs["baodi-2019"] == "expired"
+
+
+def test_answer_citing_an_expired_document_ends_with_a_warning(hash_settings):
+    with _validity_client(hash_settings, "2026-11-29") as c:
+        r = c.post("/api/chat", json={"message": "蓟州区对首次获批的国家高新技术企业奖励多少？"}).json()
+    cite = r["citations"][0]
+    assert cite["doc_id"] == "jizhou-2018" and cite["issued"] == "2018-05-12"
+    assert cite["validity"]["status"] == "expired" and cite["validity"]["until"] == "2020-12-31"
+    last = r["answer"].splitlines()[-1]
+    assert last.startswith("提示：") and "2018年蓟州区新一轮中小企业创新转型行动计划" in last and "2018年" in last
+    assert "发文部门" in last and "[" not in last  # one plain sentence, no marker
+    with _validity_client(hash_settings, "2020-06-01") as c:
+        r = c.post("/api/chat", json={"message": "蓟州区对首次获批的国家高新技术企业奖励多少？"}).json()
+    assert "提示：" not in r["answer"]  # still in force then, and issued less than 3 years before
+
+
+def test_search_can_keep_only_current_documents(hash_settings):
+    with _validity_client(hash_settings, "2020-06-01") as c:
+        every = c.post("/api/search", json={"query": QUESTION, "k": 20}).json()["hits"]
+        current = c.post("/api/search", json={"query": QUESTION, "k": 20, "only_current": True}).json()["hits"]
+    assert {h["doc_id"] for h in every} >= {"baodi-2019", "jizhou-2018"}
+    assert current and {h["doc_id"] for h in current} <= {"jizhou-2018", "lutai-zjtx", "xiqing-2017"}
+    with _validity_client(hash_settings, "2026-11-29") as c:
+        assert c.post("/api/search", json={"query": QUESTION, "k": 20, "only_current": True}).json()["hits"] == []
+
+
+def test_upload_and_sidecar_override_the_term(hash_settings):
+    text = "某区支持企业发展若干措施\n一、对新认定的高新技术企业给予奖励。\n二、本措施自发布之日起施行。".encode()
+    with _validity_client(hash_settings, "2026-11-29") as c:
+        bad = c.post("/api/admin/documents", headers=AUTH, files={"file": ("m.txt", io.BytesIO(text), "text/plain")},
+                     data={"valid_until": "2027-13-01"})
+        assert bad.status_code == 422 and "valid_until" in bad.json()["detail"]
+        ok = c.post("/api/admin/documents", headers=AUTH, files={"file": ("m.txt", io.BytesIO(text), "text/plain")},
+                    data={"valid_until": "2027-12-31", "validity_basis": "发文机关答复：继续执行至2027年底"})
+        assert ok.status_code == 201
+        doc_id = ok.json()["doc_id"]
+        assert c.post("/api/admin/reindex", headers=AUTH).status_code == 202
+        c.app.state.reindexer.join(60)
+        doc = c.get(f"/api/documents/{doc_id}").json()["document"]
+    assert doc["validity"] == {"status": "current", "until": "2027-12-31", "basis": "发文机关答复：继续执行至2027年底"}

@@ -35,7 +35,8 @@ def test_ask_returns_grounded_record(hash_assistant):
     assert not check_grounded(a)
     d = a.to_dict()
     assert set(d) >= {"session_id", "answer", "refused", "citations", "rewritten_query", "related", "turn"}
-    assert set(d["citations"][0]) == {"n", "clause_id", "doc_id", "doc_title", "region", "section", "text", "quote", "score"}
+    assert set(d["citations"][0]) == {"n", "clause_id", "doc_id", "doc_title", "region", "section", "text", "quote", "score",
+                                      "issued", "validity"}
 
 
 def test_ask_rejects_empty_and_too_long(hash_assistant):

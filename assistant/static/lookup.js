@@ -1,6 +1,6 @@
 /*
  * 政策条款查询 — clause lookup for government staff (/lookup).
- * URL state: ?q=&region=&doc=&dept=&k= runs a search; &clause=<id> opens the document view at that
+ * URL state: ?q=&region=&doc=&dept=&k=&current=1 runs a search (current=1: only documents whose term has not ended); &clause=<id> opens the document view at that
  * clause; &view=<doc_id> opens a whole document. Server text is only inserted as text nodes.
  */
 (function () {
@@ -8,10 +8,10 @@
   const $ = (s) => document.querySelector(s);
   const els = {
     form: $('#search-form'), q: $('#q'), btn: $('#search-btn'), region: $('#region'), doc: $('#doc'),
-    dept: $('#dept'), k: $('#k'), openDoc: $('#open-doc'), status: $('#status'), took: $('#took'),
+    dept: $('#dept'), k: $('#k'), current: $('#current'), openDoc: $('#open-doc'), status: $('#status'), took: $('#took'),
     results: $('#results'), docView: $('#doc-view'), health: $('#health'),
   };
-  const FIELDS = ['q', 'region', 'doc', 'dept', 'k', 'clause', 'view'];
+  const FIELDS = ['q', 'region', 'doc', 'dept', 'k', 'current', 'clause', 'view'];
   const docCache = new Map();
   let shown = { search: null, clause: null, view: null };
 
@@ -96,7 +96,7 @@
   }
   function formState() {
     return { q: els.q.value.trim(), region: els.region.value, doc: els.doc.value, dept: els.dept.value.trim(),
-      k: els.k.value === '10' ? '' : els.k.value };
+      k: els.k.value === '10' ? '' : els.k.value, current: els.current.checked ? '1' : '' };
   }
   function pushURL(st) {
     const p = new URLSearchParams();
@@ -114,12 +114,13 @@
     setSelect(els.doc, st.doc);
     els.dept.value = st.dept || '';
     setSelect(els.k, st.k || '10');
+    els.current.checked = st.current === '1';
     els.openDoc.hidden = !els.doc.value;
   }
 
   async function apply(st) {
     fillForm(st);
-    const key = JSON.stringify([st.q, st.region, st.doc, st.dept, st.k]);
+    const key = JSON.stringify([st.q, st.region, st.doc, st.dept, st.k, st.current]);
     const jobs = [];
     if (st.q && key !== shown.search) jobs.push(runSearch(st, key));
     if (!st.q && shown.search) { shown.search = null; resetResults(); }
@@ -139,6 +140,7 @@
     if (st.region) body.region = st.region;
     if (st.doc) body.doc_id = st.doc;
     if (st.dept) body.department = st.dept;
+    if (st.current === '1') body.only_current = true;
     shown.search = key;
     els.btn.disabled = true;
     setStatus('正在检索…');
@@ -272,11 +274,17 @@
       return h('details', { open: true }, h('summary', null, n.label), renderNode(n));
     });
   }
+  function validityText(v) {
+    if (!v) return '';
+    const status = { current: '现行有效', expired: '已过期', unknown: '未载明有效期' }[v.status] || '';
+    const until = v.until ? `（至${v.until}）` : '';
+    return v.basis ? `${status}${until}：${v.basis}` : status + until;
+  }
   function renderDoc(data, selectedId) {
     const d = data.document || {};
     const clauses = Array.isArray(data.clauses) ? data.clauses : [];
     const meta = [['发文机关', d.issuer], ['文号', d.doc_number], ['地区', [d.region, d.level].filter(Boolean).join(' · ')],
-      ['日期', d.date], ['条款数', d.clause_count != null ? d.clause_count : clauses.length]];
+      ['日期', d.date], ['效力', validityText(d.validity)], ['条款数', d.clause_count != null ? d.clause_count : clauses.length]];
     els.docView.replaceChildren(
       h('header', { class: 'doc-head', 'data-doc-id': d.doc_id },
         h('h3', null, d.title || d.doc_id || ''),
