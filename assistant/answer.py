@@ -31,6 +31,7 @@ TITLE_WORD_WEIGHT = 0.5  # weight of a question word the document title contains
 SECONDARY_MIN_CHARS = 40  # … (for the second and later clauses cited: this)
 QUOTE_MAX_CHARS = 260  # … while the quote stays within this length
 MAX_REGION_LINES = 5
+WARNING_TITLE_CHARS = 20  # a validity warning names the document by at most this much of its title
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
 INTENT_WORDS: dict[str, tuple[str, ...]] = {
@@ -252,11 +253,12 @@ def validity_note(citations: list[Citation], records: dict[str, dict], today=Non
         issued = record.get("issued") or ""
         if not needs_warning(v, issued, today):
             continue
+        title = c.doc_title if len(c.doc_title) <= WARNING_TITLE_CHARS else c.doc_title[:WARNING_TITLE_CHARS] + "…"
         year = f"（{issued[:4]}年）" if issued else ""
         if v.status == "expired":
             until = dt.date.fromisoformat(v.until)
-            return f"提示：《{c.doc_title}》{year}所定期限已于{until.year}年{until.month}月{until.day}日届满，是否仍在执行请向发文部门核实。"
-        return f"提示：《{c.doc_title}》{year}未载明有效期，是否仍然有效请向发文部门核实。"
+            return f"提示：《{title}》{year}期限已于{until.year}年{until.month}月届满，请向发文部门核实是否仍执行。"
+        return f"提示：《{title}》{year}未载明有效期，请向发文部门核实是否仍有效。"
     return ""
 
 
@@ -424,10 +426,9 @@ def compose(
             quote = best_quote(h.clause, question, wanted, idf, SECONDARY_MIN_CHARS)[0]
         citations.append(_citation(n, h, quote, records.get(h.clause.doc_id), today))
         lines.append(_line(n, h, quote, wanted))
-    note = validity_note(citations, records, today)
-    if note:
-        lines.append(note)
-    return Answer(answer="\n".join(lines), citations=tuple(citations))
+    # The validity warning is its own field, not a line of the answer: the answer is what the texts
+    # say, quoted; the warning is the assistant's own advice about them.
+    return Answer(answer="\n".join(lines), citations=tuple(citations), notice=validity_note(citations, records, today))
 
 
 MARKER = re.compile(r"\[(\d+)\]")

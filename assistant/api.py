@@ -74,6 +74,7 @@ class ChatResponse(BaseModel):
     session_id: str | None
     turn: int
     answer: str
+    notice: str = ""  # validity advice on a cited document (expired, or old and undated)
     refused: bool
     rewritten_query: str
     citations: list[CitationOut]

@@ -127,7 +127,7 @@ class Assistant:
 
 def format_answer(answer: Answer) -> str:
     """An answer for a terminal: the text, then each citation's title, section and quote."""
-    out = [answer.answer]
+    out = [answer.answer] + ([answer.notice] if answer.notice else [])
     if answer.rewritten_query:
         out.insert(0, f"（检索：{answer.rewritten_query}）")
     for c in answer.citations:

@@ -124,12 +124,14 @@ class Answer:
     session_id: str | None = None
     related: tuple[Citation, ...] = ()  # "可能相关" when refused: shown, never presented as the answer
     turn: int = 0  # the turn number within its session (for feedback)
+    notice: str = ""  # one plain sentence on the validity of a cited document, shown under the answer
 
     def to_dict(self) -> dict:
         return {
             "session_id": self.session_id,
             "turn": self.turn,
             "answer": self.answer,
+            "notice": self.notice,
             "refused": self.refused,
             "rewritten_query": self.rewritten_query,
             "citations": [asdict(c) for c in self.citations],

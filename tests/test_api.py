@@ -473,18 +473,20 @@ def test_documents_carry_issued_and_validity_judged_against_today(hash_settings)
     assert docs["jizhou-2018"] == "current" and docs["baodi-2019"] == "expired"
 
 
-def test_answer_citing_an_expired_document_ends_with_a_warning(hash_settings):
+def test_answer_citing_an_expired_document_carries_a_warning(hash_settings):
     with _validity_client(hash_settings, "2026-11-29") as c:
         r = c.post("/api/chat", json={"message": "蓟州区对首次获批的国家高新技术企业奖励多少？"}).json()
     cite = r["citations"][0]
     assert cite["doc_id"] == "jizhou-2018" and cite["issued"] == "2018-05-12"
     assert cite["validity"]["status"] == "expired" and cite["validity"]["until"] == "2020-12-31"
-    last = r["answer"].splitlines()[-1]
-    assert last.startswith("提示：") and "2018年蓟州区新一轮中小企业创新转型行动计划" in last and "2018年" in last
-    assert "发文部门" in last and "[" not in last  # one plain sentence, no marker
+    notice = r["notice"]
+    assert notice.startswith("提示：") and "2018年蓟州区新一轮中小企业" in notice and "（2018年）" in notice
+    assert "2020年12月届满" in notice and "发文部门" in notice and "[" not in notice  # one plain sentence
+    assert "提示" not in r["answer"]  # the answer stays what the texts say
     with _validity_client(hash_settings, "2020-06-01") as c:
         r = c.post("/api/chat", json={"message": "蓟州区对首次获批的国家高新技术企业奖励多少？"}).json()
-    assert "提示：" not in r["answer"]  # still in force then, and issued less than 3 years before
+    assert r["notice"] == ""  # still in force then, and issued less than 3 years before
+
 
 
 def test_search_can_keep_only_current_documents(hash_settings):

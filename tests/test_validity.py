@@ -68,3 +68,15 @@ def test_seed_documents(seed_docs):
         "xiqing-2017": ("expired", "2020-12-31"),
         "tianjin-2022": ("unknown", None),
     }
+
+
+def test_notice_names_the_document_and_year():
+    from assistant.answer import validity_note
+    from assistant.schema import Citation
+
+    cite = Citation(1, "t#一", "t", "天津市提升中小企业竞争力若干措施", "天津市", "一、", "x", "x", 0.1)
+    undated = {"t": {"doc_id": "t", "issued": "2022-06-18", "term": {"until": None, "basis": ""}}}
+    assert validity_note([cite], undated, TODAY) == "提示：《天津市提升中小企业竞争力若干措施》（2022年）未载明有效期，请向发文部门核实是否仍有效。"
+    assert validity_note([cite], undated, dt.date(2024, 1, 1)) == ""  # under 3 years old then
+    expired = {"t": {"doc_id": "t", "issued": "", "term": {"until": "2025-12-31", "basis": "到2025年底…"}}}
+    assert validity_note([cite], expired, TODAY).endswith("期限已于2025年12月届满，请向发文部门核实是否仍执行。")

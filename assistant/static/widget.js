@@ -221,6 +221,7 @@ button{cursor:pointer}
 .pa-bot .pa-bubble{max-width:100%;background:#fff;border:1px solid #e3e8f2;border-bottom-left-radius:4px}
 .pa-bot.pa-streaming .pa-bubble::after{content:"▍";color:#2563eb;animation:pa-blink 1s steps(2) infinite}
 .pa-bot .pa-bubble.pa-refused{background:#fffbeb;border-color:#fcd34d;color:#78350f}
+.pa-notice{margin:6px 2px 0;padding:6px 10px;border-left:3px solid #f59e0b;background:#fffbeb;color:#78350f;font-size:12.5px;line-height:1.5}
 .pa-error .pa-bubble{background:#fef2f2;border-color:#fecaca;color:#991b1b}
 .pa-rq{font-size:12px;color:#8a94a6;margin:0 0 4px 2px;line-height:1.4}
 .pa-typing{display:inline-flex;gap:4px;padding:4px 0}
@@ -422,6 +423,7 @@ button{cursor:pointer}
     const kids = [];
     if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
     kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerNodes(r.answer, r.refused ? [] : r.citations)));
+    if (!r.refused && r.notice) kids.push(h('p', { class: 'pa-notice', role: 'note' }, String(r.notice)));
     const cites = Array.isArray(r.citations) ? r.citations : [];
     const related = Array.isArray(r.related) ? r.related : [];
     if (!r.refused && cites.length) {
