@@ -32,7 +32,9 @@ SECONDARY_MIN_CHARS = 40  # … (for the second and later clauses cited: this)
 QUOTE_MAX_CHARS = 260  # … while the quote stays within this length
 MAX_REGION_LINES = 5
 WARNING_TITLE_CHARS = 20  # a validity warning names the document by at most this much of its title
-MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
+MAX_LISTED_REGIONS = 12
+CLARIFY_QUESTION = "您的企业注册在哪个地区？"
+SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its clause covers this close to the best  # a refusal names at most this many covered regions
 
 INTENT_WORDS: dict[str, tuple[str, ...]] = {
     "amount": ("多少钱", "奖励", "补助", "补贴", "资助", "奖补", "扶持资金", "支持资金", "金额", "给予多少", "多少万", "比例", "负担", "贴息"),
@@ -224,6 +226,27 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
     return quote, score
 
 
+_GRANT = re.compile(r"奖励|补助|资助|补贴|奖补|贴息")
+
+
+def key_figure(clause, quote: str) -> str:
+    """The figures a clause grants, as written (30—50万元; up to three, in the quote's order), preferring
+    those the quote states; "给予奖励（未定金额）" when it grants without a figure."""
+    from assistant.facts import extract
+
+    in_quote = extract(quote)  # the clause's facts as the quote states them, in order
+    for kind in ("amount", "percent"):
+        stated = list(dict.fromkeys(f.text for f in in_quote if f.kind == kind))
+        if stated:
+            return "、".join(stated[:3])
+    for kind in ("amount", "percent"):
+        facts = [f for f in clause.facts if f.kind == kind]
+        if facts:
+            return facts[0].text
+    m = _GRANT.search(quote)
+    return f"给予{m.group(0)}（未定金额）" if m else "（未定金额）"
+
+
 def _has_amount(clause, quote: str) -> bool:
     return any(f.kind in ("amount", "percent") for f in clause.facts) or bool(_AMOUNT_UNIT.search(normalize(quote)))
 
@@ -395,7 +418,29 @@ def compose(
             if len(chosen) >= max_clauses:
                 break
 
-    lines: list[str] = []
+    # A question naming no region, answered by clauses of several regions that grant different
+    # amounts: one line per region with its figure first, and a question back (which region?).
+    # A region takes part when its best clause covers the question nearly as well as the best one
+    # (a clause granting without a figure counts: "给予奖励（未定金额）").
+    summary, clarify = [], None
+    if named is None and not explicit and "amount" in wanted and not meta_question:
+        best_of: dict[str, tuple] = {}
+        for x in chosen + usable:
+            reg = x[3].clause.region
+            # only clauses that grant something: a target ("比重提高到50%") is not what a region gives
+            grants = bool(_GRANT.search(x[4]))
+            if reg and reg not in best_of and grants and (x in chosen or x[0] >= max(min_coverage, best_cov - SUMMARY_COVERAGE_GAP)):
+                best_of[reg] = x
+        figures = {reg: key_figure(x[3].clause, x[4]) for reg, x in list(best_of.items())[:MAX_REGION_LINES]}
+        if len(figures) >= 2 and len(set(figures.values())) >= 2:
+            for reg in figures:
+                if not any(x[3] is best_of[reg][3] for x in chosen):
+                    chosen.append(best_of[reg])
+            number = {id(x[3]): n for n, x in enumerate(chosen, 1)}
+            summary = [f"{reg}：{fig} [{number[id(best_of[reg][3])]}]" for reg, fig in figures.items()]
+            clarify = {"question": CLARIFY_QUESTION, "options": list(figures)}
+
+    lines: list[str] = list(summary)
     citations: list[Citation] = []
     if wanted & {"doc_number", "date"} and documents:
         # Document-number and date questions are answered from the document's metadata, each line
@@ -428,7 +473,8 @@ def compose(
         lines.append(_line(n, h, quote, wanted))
     # The validity warning is its own field, not a line of the answer: the answer is what the texts
     # say, quoted; the warning is the assistant's own advice about them.
-    return Answer(answer="\n".join(lines), citations=tuple(citations), notice=validity_note(citations, records, today))
+    return Answer(answer="\n".join(lines), citations=tuple(citations), notice=validity_note(citations, records, today),
+                  clarify=clarify)
 
 
 MARKER = re.compile(r"\[(\d+)\]")

@@ -70,11 +70,17 @@ class CitationOut(BaseModel):
     validity: ValidityOut | None = None
 
 
+class ClarifyOut(BaseModel):
+    question: str
+    options: list[str]
+
+
 class ChatResponse(BaseModel):
     session_id: str | None
     turn: int
     answer: str
     notice: str = ""  # validity advice on a cited document (expired, or old and undated)
+    clarify: ClarifyOut | None = None  # present when the answer differs by region and the question named none
     refused: bool
     rewritten_query: str
     citations: list[CitationOut]

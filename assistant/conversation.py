@@ -112,8 +112,11 @@ def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = 
         return msg
     REGION = _Regions(tuple(regions))
     prev = normalize(_standalone(history[-1]))
-    # A question that names no place inherits the region of the conversation so far.
-    if not prev or not (is_followup(msg) or (not REGION.search(msg) and REGION.search(prev))):
+    # A question that names no place inherits the region of the conversation so far; a message that
+    # is only a place (a clarifying option chosen: "天津市蓟州区") asks the previous question there.
+    bare = _FOLLOW_SUFFIX.sub("", msg).strip("，,。 ")
+    only_place = bool(bare) and sum(e - s for s, e in REGION.spans(bare)) == len(bare)
+    if not prev or not (only_place or is_followup(msg) or (not REGION.search(msg) and REGION.search(prev))):
         return msg
     core = _FOLLOW_SUFFIX.sub("", _STRIP_PREFIX.sub("", msg)).strip("，,。 ")
     if not core:

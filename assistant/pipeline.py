@@ -128,6 +128,9 @@ class Assistant:
 def format_answer(answer: Answer) -> str:
     """An answer for a terminal: the text, then each citation's title, section and quote."""
     out = [answer.answer] + ([answer.notice] if answer.notice else [])
+    if answer.clarify:
+        options = " / ".join(f"[{i}] {o}" for i, o in enumerate(answer.clarify["options"], 1))
+        out.append(f"{answer.clarify['question']} {options}（输入地区名或序号）")
     if answer.rewritten_query:
         out.insert(0, f"（检索：{answer.rewritten_query}）")
     for c in answer.citations:

@@ -125,6 +125,7 @@ class Answer:
     related: tuple[Citation, ...] = ()  # "可能相关" when refused: shown, never presented as the answer
     turn: int = 0  # the turn number within its session (for feedback)
     notice: str = ""  # one plain sentence on the validity of a cited document, shown under the answer
+    clarify: dict | None = None  # {"question", "options": [region, …]} when the answer differs by region
 
     def to_dict(self) -> dict:
         return {
@@ -132,6 +133,7 @@ class Answer:
             "turn": self.turn,
             "answer": self.answer,
             "notice": self.notice,
+            "clarify": self.clarify,
             "refused": self.refused,
             "rewritten_query": self.rewritten_query,
             "citations": [asdict(c) for c in self.citations],

@@ -160,3 +160,11 @@ def test_facts_carry_beneficiary_payer_and_conditions():
     facts = extract("对工业企业实施的节能改造项目，节能量在1000吨标准煤以上的，每吨标准煤给予240元资金补贴。")
     assert any(f.kind == "condition" and f.text == "节能量在1000吨标准煤以上的" for f in facts)
     assert any(f.kind == "amount" and f.text == "240元" for f in facts)
+
+
+def test_terminal_format_prints_the_clarify_options_and_notice():
+    from assistant.pipeline import format_answer
+
+    a = Answer(answer="天津市蓟州区：30—50万元 [1]", notice="提示：……", clarify={"question": "您的企业注册在哪个地区？", "options": ["天津市蓟州区", "天津市宝坻区"]})
+    out = format_answer(a)
+    assert "提示：……" in out and "您的企业注册在哪个地区？ [1] 天津市蓟州区 / [2] 天津市宝坻区" in out

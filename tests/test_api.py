@@ -513,3 +513,22 @@ def test_upload_and_sidecar_override_the_term(hash_settings):
         c.app.state.reindexer.join(60)
         doc = c.get(f"/api/documents/{doc_id}").json()["document"]
     assert doc["validity"] == {"status": "current", "until": "2027-12-31", "basis": "发文机关答复：继续执行至2027年底"}
+
+
+# ---------------------------------------------------------------- per-region summary and clarify (issue 11)
+def test_answer_differing_by_region_lists_each_and_asks_which(client):
+    r = client.post("/api/chat", json={"message": QUESTION}).json()
+    lines = r["answer"].splitlines()
+    assert lines[0] == "天津市蓟州区：30—50万元 [1]"
+    assert lines[1] == "天津市宝坻区：给予奖励（未定金额） [2]"
+    assert r["clarify"] == {"question": "您的企业注册在哪个地区？", "options": ["天津市蓟州区", "天津市宝坻区"]}
+    assert [c["region"] for c in r["citations"][:2]] == ["天津市蓟州区", "天津市宝坻区"]
+    # choosing an option asks the same question in that region
+    follow = client.post("/api/chat", json={"message": "天津市宝坻区", "session_id": r["session_id"]}).json()
+    assert follow["rewritten_query"].startswith("天津市宝坻区") and "首次获批" in follow["rewritten_query"]
+    assert follow["clarify"] is None and {c["region"] for c in follow["citations"]} == {"天津市宝坻区"}
+
+
+def test_no_clarify_when_the_question_names_a_region(client):
+    r = client.post("/api/chat", json={"message": "蓟州区对首次获批的国家高新技术企业奖励多少？"}).json()
+    assert r["clarify"] is None and not r["answer"].startswith("天津市蓟州区：")

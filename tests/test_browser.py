@@ -164,3 +164,26 @@ def test_widget_followup_cites_the_new_topic(server, page):
     popover.wait_for(state="visible")
     assert "上市" in popover.inner_text()
     page.screenshot(path=str(ARTIFACTS / "widget-followup.png"))
+
+
+def test_widget_clarify_option_asks_again_in_that_region(server, page):
+    page.goto(f"{server}/")
+    page.locator("#policy-assistant-widget .pa-launcher").click()
+    page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
+    page.locator("#policy-assistant-widget .pa-input").fill(QUESTION)
+    page.locator("#policy-assistant-widget .pa-send").click()
+    done = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]')
+    done.last.wait_for()
+    options = done.last.locator(".pa-clarify .pa-option")
+    assert options.all_inner_texts() == ["天津市蓟州区", "天津市宝坻区"]
+    page.screenshot(path=str(ARTIFACTS / "widget-clarify.png"))
+    options.nth(1).click()
+    page.wait_for_function(
+        "() => document.querySelector('#policy-assistant-widget').shadowRoot"
+        ".querySelectorAll('.pa-msg.pa-bot[data-state=\"done\"]').length >= 2")
+    answer = done.last
+    assert "已检索：天津市宝坻区" in answer.inner_text()
+    answer.locator("button.cite").first.click()
+    popover = page.locator("#policy-assistant-widget .popover")
+    popover.wait_for(state="visible")
+    assert "宝坻区" in popover.inner_text()

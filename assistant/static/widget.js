@@ -221,6 +221,11 @@ button{cursor:pointer}
 .pa-bot .pa-bubble{max-width:100%;background:#fff;border:1px solid #e3e8f2;border-bottom-left-radius:4px}
 .pa-bot.pa-streaming .pa-bubble::after{content:"▍";color:#2563eb;animation:pa-blink 1s steps(2) infinite}
 .pa-bot .pa-bubble.pa-refused{background:#fffbeb;border-color:#fcd34d;color:#78350f}
+.pa-clarify{margin-top:8px}
+.pa-clarify p{margin:0 0 6px;font-size:13px;color:#334155}
+.pa-option{margin:0 6px 6px 0;padding:5px 12px;border:1px solid #93c5fd;border-radius:999px;background:#eff6ff;color:#1d4ed8;font-size:12.5px;cursor:pointer}
+.pa-option:hover{background:#dbeafe}
+.pa-option:disabled{opacity:.5;cursor:default}
 .pa-notice{margin:6px 2px 0;padding:6px 10px;border-left:3px solid #f59e0b;background:#fffbeb;color:#78350f;font-size:12.5px;line-height:1.5}
 .pa-error .pa-bubble{background:#fef2f2;border-color:#fecaca;color:#991b1b}
 .pa-rq{font-size:12px;color:#8a94a6;margin:0 0 4px 2px;line-height:1.4}
@@ -304,6 +309,7 @@ button{cursor:pointer}
 
   // ---------------------------------------------------------------- popover
   let popAnchor = null;
+  let popScrollTop = 0;
   function openPopover(clause, quote, anchor) {
     if (popAnchor === anchor && !popover.hidden) { closePopover(true); return; }
     closePopover(false);
@@ -317,6 +323,7 @@ button{cursor:pointer}
       clause.clause_id ? h('a', { class: 'pp-link', href: lookup, target: '_blank', rel: 'noopener' }, '在条款查询中查看原文位置 ↗') : null);
     popover.hidden = false;
     popAnchor = anchor;
+    popScrollTop = msgs.scrollTop;
     anchor.setAttribute('aria-expanded', 'true');
     const p = panel.getBoundingClientRect();
     const a = anchor.getBoundingClientRect();
@@ -424,6 +431,14 @@ button{cursor:pointer}
     if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
     kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerNodes(r.answer, r.refused ? [] : r.citations)));
     if (!r.refused && r.notice) kids.push(h('p', { class: 'pa-notice', role: 'note' }, String(r.notice)));
+    const clarify = r.clarify && Array.isArray(r.clarify.options) ? r.clarify : null;
+    if (!r.refused && clarify && clarify.options.length) {
+      // the answer differs by region: choosing one asks the same question there (the conversation resolves it)
+      kids.push(h('div', { class: 'pa-clarify', role: 'group', 'aria-label': String(clarify.question || '') },
+        h('p', null, String(clarify.question || '')),
+        ...clarify.options.map((o) => h('button', { type: 'button', class: 'pa-option',
+          onclick: () => { if (!busy) ask(String(o)); } }, String(o)))));
+    }
     const cites = Array.isArray(r.citations) ? r.citations : [];
     const related = Array.isArray(r.related) ? r.related : [];
     if (!r.refused && cites.length) {
@@ -547,7 +562,11 @@ button{cursor:pointer}
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); send(); }
   });
-  msgs.addEventListener('scroll', () => closePopover(false), { passive: true });
+  // Close on a real scroll of the messages, not on the scroll event that a scroll-into-view before the
+  // click queues (it arrives after the popover opened, with the list already where it was then).
+  msgs.addEventListener('scroll', () => {
+    if (!popover.hidden && Math.abs(msgs.scrollTop - popScrollTop) > 24) closePopover(false);
+  }, { passive: true });
   root.addEventListener('click', (e) => {
     if (!popover.hidden && !e.composedPath().includes(popover)) closePopover(false);
   });
