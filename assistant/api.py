@@ -96,6 +96,31 @@ class SearchRequest(BaseModel):
     only_current: bool = False  # only documents whose stated term has not ended
 
 
+class MatchRequest(BaseModel):
+    region: str | None = Field(None, max_length=60, description="where the company is registered")
+    profile: str | None = Field(None, description="free text: types, recognitions, plans, size")
+    only_current: bool = False
+
+
+class MatchOut(BaseModel):
+    clause_id: str
+    doc_id: str
+    doc_title: str
+    region: str
+    section: str
+    benefit: str
+    condition: str
+    quote: str
+    validity: ValidityOut
+    why: list[str]
+    score: float
+
+
+class MatchResponse(BaseModel):
+    matches: list[MatchOut]
+    took_ms: float
+
+
 class ClauseFields(BaseModel):
     """The public fields of a clause (Clause.record())."""
 
@@ -453,6 +478,13 @@ def create_app(settings=None, assistant=None) -> FastAPI:
             current_on=app.state.assistant.today() if req.only_current else None,
         )
         return {"hits": [h.to_dict() for h in hits], "took_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    @app.post("/api/match", response_model=MatchResponse, tags=["match"], dependencies=[Depends(limit)])
+    def match(req: MatchRequest) -> dict:
+        """政策匹配: clauses that grant something to a company like the profile (in the region), best fit first."""
+        started = time.perf_counter()
+        found = app.state.assistant.match(req.region, req.profile, req.only_current)
+        return {"matches": [m.to_dict() for m in found], "took_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @app.post("/api/feedback", response_model=OkResponse, tags=["chat"])
     def feedback(req: FeedbackRequest) -> dict:

@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, helptext in (
         ("ask", "assistant.pipeline", "answer one question with citations"),
         ("chat", "assistant.pipeline", "interactive conversation"),
+        ("match", "assistant.pipeline", "政策匹配: the clauses that grant something to a company profile"),
         ("serve", "assistant.api", "start the web service"),
         ("eval", "assistant.evaluate", "evaluate on a test set"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),

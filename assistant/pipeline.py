@@ -106,6 +106,16 @@ class Assistant:
             answer = self._rewriter.rewrite(query, answer)
         return answer
 
+    def match(self, region: str | None = None, profile: str | None = None, only_current: bool = False) -> list:
+        """政策匹配: the clauses granting something to a company of `profile` in `region`, best fit first."""
+        from assistant.match import match
+
+        if profile is not None and len(profile) > getattr(self.settings, "max_message_chars", 1000):
+            raise QueryError(f"profile: too long ({len(profile)} characters)")
+        with self._lock:
+            index, retriever = self.index, self.retriever
+        return match(index, retriever, region, profile, only_current, self.today())
+
     def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
         """One grounded answer, no session."""
         question = self._check(question)
@@ -142,8 +152,22 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(out)
 
 
+def format_matches(matches: list) -> str:
+    """政策匹配 results for a terminal: benefit, condition, the quoted sentence and where it stands."""
+    if not matches:
+        return "没有找到适用于该企业的支持条款。"
+    out = []
+    for i, m in enumerate(matches, 1):
+        status = {"current": "现行", "expired": "已过期", "unknown": "未载明有效期"}.get(m.validity.get("status"), "")
+        out.append(f"{i}. {m.benefit}" + (f"（条件：{m.condition}）" if m.condition else "") + (f"  匹配：{'、'.join(m.why)}" if m.why else ""))
+        out.append(f"   “{m.quote}”")
+        out.append(f"   《{m.doc_title}》{'（' + m.region + '）' if m.region else ''} {m.section} [{status}]  ({m.clause_id})")
+    return "\n".join(out)
+
+
 def cli(name: str, argv: list[str]) -> int:
-    """`ask "…" [--json] [--region R] [--doc D]` and interactive `chat [--json]`."""
+    """`ask "…" [--json] [--region R] [--doc D]`, interactive `chat [--json]` and
+    `match ["profile"] [--region R] [--only-current] [--json]`."""
     from assistant.config import Settings
 
     parser = argparse.ArgumentParser(prog=f"assistant {name}")
@@ -151,9 +175,20 @@ def cli(name: str, argv: list[str]) -> int:
         parser.add_argument("question")
         parser.add_argument("--region")
         parser.add_argument("--doc")
-    parser.add_argument("--json", action="store_true", help="print the answer record as JSON")
+    if name == "match":
+        parser.add_argument("profile", nargs="?", default="", help="the company: types, recognitions, plans, size")
+        parser.add_argument("--region", help="where it is registered")
+        parser.add_argument("--only-current", action="store_true", help="only documents whose term has not ended")
+    parser.add_argument("--json", action="store_true", help="print the record as JSON")
     args = parser.parse_args(argv)
     assistant = Assistant.from_settings(Settings())
+    if name == "match":
+        found = assistant.match(args.region, args.profile, args.only_current)
+        if args.json:
+            print(json.dumps({"matches": [m.to_dict() for m in found]}, ensure_ascii=False, indent=2))
+        else:
+            print(format_matches(found))
+        return 0
 
     def show(answer: Answer) -> None:
         if args.json:
@@ -165,6 +200,7 @@ def cli(name: str, argv: list[str]) -> int:
         show(assistant.ask(args.question, region=args.region, doc_id=args.doc))
         return 0
     session_id = None
+    clarify = None
     interactive = sys.stdin.isatty()
     while True:
         if interactive:
@@ -177,12 +213,15 @@ def cli(name: str, argv: list[str]) -> int:
             break
         if not line:
             continue
+        if clarify and line.isdigit() and 1 <= int(line) <= len(clarify["options"]):
+            line = clarify["options"][int(line) - 1]  # a clarifying option chosen by its number
         try:
             answer = assistant.chat(line, session_id)
         except QueryError as e:
             print(f"error: {e}", file=sys.stderr)
             continue
         session_id = answer.session_id
+        clarify = answer.clarify
         show(answer)
         print()
     return 0

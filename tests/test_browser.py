@@ -187,3 +187,22 @@ def test_widget_clarify_option_asks_again_in_that_region(server, page):
     popover = page.locator("#policy-assistant-widget .popover")
     popover.wait_for(state="visible")
     assert "宝坻区" in popover.inner_text()
+
+
+def test_widget_match_tab_lists_the_granting_clauses(server, page):
+    page.goto(f"{server}/")
+    page.locator("#policy-assistant-widget .pa-launcher").click()
+    page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
+    page.locator("#policy-assistant-widget .pa-tab", has_text="政策匹配").click()
+    region = page.locator("#policy-assistant-widget .pa-m-region")
+    page.wait_for_function("() => document.querySelector('#policy-assistant-widget').shadowRoot"
+                           ".querySelectorAll('.pa-m-region option').length > 1")
+    region.select_option("天津市蓟州区")
+    page.locator("#policy-assistant-widget .pa-m-profile").fill("首次获批的国家高新技术企业，计划在新三板挂牌")
+    page.locator("#policy-assistant-widget .pa-m-go").click()
+    items = page.locator("#policy-assistant-widget .pa-m-item")
+    items.first.wait_for()
+    ids = [items.nth(i).get_attribute("data-clause-id") for i in range(items.count())]
+    assert {"jizhou-2018#三.(一)", "jizhou-2018#三.(五).2"} <= set(ids[:2])
+    assert "30—50万元" in page.locator("#policy-assistant-widget .pa-m-results").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "widget-match.png"))

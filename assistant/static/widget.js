@@ -221,6 +221,26 @@ button{cursor:pointer}
 .pa-bot .pa-bubble{max-width:100%;background:#fff;border:1px solid #e3e8f2;border-bottom-left-radius:4px}
 .pa-bot.pa-streaming .pa-bubble::after{content:"▍";color:#2563eb;animation:pa-blink 1s steps(2) infinite}
 .pa-bot .pa-bubble.pa-refused{background:#fffbeb;border-color:#fcd34d;color:#78350f}
+.pa-tabs{display:flex;gap:4px;padding:6px 10px 0;background:#eef2fb;border-bottom:1px solid #e3e8f2}
+.pa-tab{border:0;background:transparent;padding:7px 12px;font-size:13px;color:#475569;border-radius:8px 8px 0 0;cursor:pointer}
+.pa-tab[aria-selected="true"]{background:#fff;color:#1d4ed8;font-weight:600}
+.pa-match{flex:1;overflow-y:auto;padding:12px 14px;background:#f4f6fb}
+.pa-match[hidden],.pa-msgs[hidden],.pa-foot[hidden]{display:none}
+.pa-m-form{display:flex;flex-direction:column;gap:8px;font-size:13px;color:#334155}
+.pa-m-form select,.pa-m-form textarea{font:inherit;border:1px solid #cbd5e1;border-radius:8px;padding:6px 8px;background:#fff}
+.pa-m-row{display:flex;align-items:center;justify-content:space-between}
+.pa-m-go{border:0;border-radius:8px;padding:7px 16px;background:#2563eb;color:#fff;font-size:13px;cursor:pointer}
+.pa-m-go:disabled{opacity:.6}
+.pa-m-status{font-size:12.5px;color:#64748b;margin:10px 0 6px}
+.pa-m-results{list-style:none;margin:0;padding:0}
+.pa-m-item{background:#fff;border:1px solid #e3e8f2;border-radius:10px;padding:8px 10px;margin-bottom:8px;font-size:13px}
+.pa-m-benefit{font-weight:600;color:#111827;display:flex;gap:6px;align-items:center}
+.pa-m-cond{color:#475569;margin-top:2px}
+.pa-m-quote{margin:6px 0;padding:4px 8px;border-left:3px solid #93c5fd;color:#334155;background:#f8fafc}
+.pa-m-src{font-size:12px;color:#64748b;display:flex;flex-wrap:wrap;gap:6px;align-items:center}
+.pa-m-src a{color:#2563eb;text-decoration:none}
+.pa-m-v{padding:0 6px;border-radius:999px;background:#e2e8f0}
+.pa-v-current{background:#dcfce7;color:#166534}.pa-v-expired{background:#fee2e2;color:#991b1b}
 .pa-clarify{margin-top:8px}
 .pa-clarify p{margin:0 0 6px;font-size:13px;color:#334155}
 .pa-option{margin:0 6px 6px 0;padding:5px 12px;border:1px solid #93c5fd;border-radius:999px;background:#eff6ff;color:#1d4ed8;font-size:12.5px;cursor:pointer}
@@ -292,15 +312,79 @@ button{cursor:pointer}
   const popover = h('div', { class: 'popover', role: 'dialog', 'aria-label': '条款原文', tabindex: '-1', hidden: true });
   const closeBtn = h('button', { type: 'button', class: 'pa-hbtn pa-close', 'aria-label': '关闭对话窗口', title: '关闭' }, icon(I.close, 16));
   const resetBtn = h('button', { type: 'button', class: 'pa-hbtn pa-reset', title: '开始新对话', 'aria-label': '开始新对话' }, '新对话');
+  const foot = h('div', { class: 'pa-foot' },
+    h('div', { class: 'pa-row' }, input, sendBtn),
+    h('div', { class: 'pa-meta' }, h('span', null, '回答由系统依据政策原文生成，请以原文为准'), count));
+
+  // ---------------------------------------------------------------- 政策匹配 (policy matching) tab
+  const tabChat = h('button', { type: 'button', class: 'pa-tab', role: 'tab', 'aria-selected': 'true' }, '政策问答');
+  const tabMatch = h('button', { type: 'button', class: 'pa-tab', role: 'tab', 'aria-selected': 'false' }, '政策匹配');
+  const tabs = h('div', { class: 'pa-tabs', role: 'tablist' }, tabChat, tabMatch);
+  const mRegion = h('select', { class: 'pa-m-region', 'aria-label': '注册地区' }, h('option', { value: '' }, '全部地区'));
+  const mProfile = h('textarea', { class: 'pa-m-profile', rows: 3, maxlength: MAX, 'aria-label': '企业情况',
+    placeholder: '企业情况，如：首次获批的国家高新技术企业，计划在新三板挂牌' });
+  const mCurrent = h('input', { type: 'checkbox', class: 'pa-m-current' });
+  const mGo = h('button', { type: 'button', class: 'pa-m-go' }, '匹配政策');
+  const mStatus = h('p', { class: 'pa-m-status', 'aria-live': 'polite' });
+  const mResults = h('ol', { class: 'pa-m-results' });
+  const matchPane = h('div', { class: 'pa-match', hidden: true },
+    h('div', { class: 'pa-m-form' }, h('label', null, '注册地区 ', mRegion), mProfile,
+      h('div', { class: 'pa-m-row' }, h('label', null, mCurrent, ' 仅现行有效'), mGo)),
+    mStatus, mResults);
+  let regionsLoaded = false;
+  function showTab(which) {
+    const onMatch = which === 'match';
+    tabChat.setAttribute('aria-selected', String(!onMatch));
+    tabMatch.setAttribute('aria-selected', String(onMatch));
+    msgs.hidden = onMatch; foot.hidden = onMatch; matchPane.hidden = !onMatch;
+    if (onMatch && !regionsLoaded) {
+      regionsLoaded = true;
+      fetch(API + '/api/health').then((r) => r.json()).then((d) => {
+        for (const r of (d && d.regions) || []) mRegion.append(h('option', { value: r }, r));
+      }).catch(() => { regionsLoaded = false; });
+    }
+  }
+  tabChat.addEventListener('click', () => showTab('chat'));
+  tabMatch.addEventListener('click', () => showTab('match'));
+  const STATUS = { current: '现行有效', expired: '已过期', unknown: '未载明有效期' };
+  async function runMatch() {
+    const payload = { region: mRegion.value || null, profile: mProfile.value.trim() || null, only_current: mCurrent.checked };
+    if (!payload.region && !payload.profile) { mStatus.textContent = '请选择地区或填写企业情况。'; return; }
+    mGo.disabled = true;
+    mStatus.textContent = '正在匹配…';
+    try {
+      const data = await post('/api/match', payload);
+      const items = Array.isArray(data.matches) ? data.matches : [];
+      mStatus.textContent = items.length ? `找到 ${items.length} 条可能适用的支持条款：` : '没有找到适用于该企业的支持条款。';
+      mResults.replaceChildren(...items.map((m, i) => {
+        const v = m.validity || {};
+        const link = `${API}/lookup?clause=${encodeURIComponent(m.clause_id || '')}`;
+        return h('li', { class: 'pa-m-item', 'data-clause-id': m.clause_id },
+          h('div', { class: 'pa-m-benefit' }, h('span', { class: 'pa-n' }, String(i + 1)), String(m.benefit || '')),
+          m.condition ? h('div', { class: 'pa-m-cond' }, '条件：' + m.condition) : null,
+          h('blockquote', { class: 'pa-m-quote' }, String(m.quote || '')),
+          h('div', { class: 'pa-m-src' }, `《${m.doc_title || m.doc_id}》`, m.region ? ` ${m.region}` : '',
+            h('span', { class: 'pa-m-v pa-v-' + (v.status || 'unknown') }, STATUS[v.status] || ''),
+            (m.why || []).length ? h('span', { class: 'pa-m-why' }, '匹配：' + m.why.join('、')) : null,
+            h('a', { href: link, target: '_blank', rel: 'noopener' }, '原文 ↗')));
+      }));
+    } catch (e) {
+      mStatus.textContent = e.message || '匹配失败，请稍后重试。';
+    } finally {
+      mGo.disabled = false;
+    }
+  }
+  mGo.addEventListener('click', runMatch);
+
   const panel = h('section', { class: 'pa-panel', role: 'dialog', 'aria-label': TITLE, hidden: true },
     h('header', { class: 'pa-head' },
       h('span', { class: 'pa-ico' }, icon(I.chat, 18)),
       h('div', { class: 'pa-titles' }, h('h2', { class: 'pa-title' }, TITLE), h('p', { class: 'pa-subtitle' }, '依据政策原文回答，附条款出处')),
       resetBtn, closeBtn),
+    tabs,
     msgs,
-    h('div', { class: 'pa-foot' },
-      h('div', { class: 'pa-row' }, input, sendBtn),
-      h('div', { class: 'pa-meta' }, h('span', null, '回答由系统依据政策原文生成，请以原文为准'), count)),
+    foot,
+    matchPane,
     popover);
   const launcher = h('button', { type: 'button', class: 'pa-launcher', 'aria-label': '打开' + TITLE, title: TITLE,
     'aria-expanded': 'false' }, icon(I.chat, 28));
