@@ -80,12 +80,19 @@ def profile_terms(profile: str) -> dict[str, float]:
     return found
 
 
-def _benefit(sentence: str, why: tuple[str, ...]) -> tuple[str, str]:
+_LEVEL = re.compile(r"国家级|省级|市级|区级|县级")
+
+
+def _benefit(sentence: str, why: tuple[str, ...], profile: str = "") -> tuple[str, str]:
     """(benefit, condition) of a granting sentence: the amount whose beneficiary names a matched term
-    (else every amount it states), and the threshold or beneficiary it sets."""
+    (and the level the profile names, 省级 or 国家级, when the sentence rewards both), else every
+    amount it states; and the threshold or beneficiary it sets."""
     facts = extract(sentence)
     amounts = [f for f in facts if f.kind in ("amount", "percent")]
     chosen = [f for f in amounts if f.kind == "amount" and any(w in _form(f.beneficiary) for w in why)]
+    levels = set(_LEVEL.findall(profile))
+    at_level = [f for f in chosen if levels & set(_LEVEL.findall(f.beneficiary))]
+    chosen = at_level or chosen
     if not chosen:
         chosen = [f for f in amounts if f.kind == "amount"] or amounts
     benefit = "、".join(dict.fromkeys(f.text for f in chosen[:3]))
@@ -137,7 +144,7 @@ def match(index, retriever=None, region: str | None = None, profile: str | None 
         score, sentence, why = best
         if profile and not terms and c.clause_id not in bonus:
             continue  # a profile in words the vocabulary lacks: only what retrieval finds for it
-        benefit, condition = _benefit(sentence, why)
+        benefit, condition = _benefit(sentence, why, profile)
         out.append(Match(c.clause_id, c.doc_id, c.doc_title, c.region, c.section, benefit, condition, sentence,
                          validity, why, round(score + bonus.get(c.clause_id, 0.0), 4)))
     out.sort(key=lambda m: (-m.score, m.clause_id))

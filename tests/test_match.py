@@ -73,3 +73,9 @@ def _check_match_route(client):
     m = body["matches"][0]
     assert set(m) >= {"clause_id", "doc_id", "doc_title", "region", "section", "benefit", "condition", "quote", "validity", "why"}
     assert client.post("/api/match", json={}).status_code == 422
+
+
+def test_the_level_named_picks_the_amount(hash_index, hash_retriever):
+    # one sentence rewards 省级专精特新 (5万元) and 国家级小巨人 (10万元): the profile's level decides
+    found = match(hash_index, hash_retriever, "芦台", "新认定的省级专精特新企业", today=TODAY)
+    assert found[0].clause_id == "lutai-zjtx#四.(三).2" and found[0].benefit == "5万元"
