@@ -240,18 +240,22 @@ def build_document(text: str, source: str, doc_id: str, sidecar: dict | None = N
     )
 
 
-def load_file(path: Path) -> Document:
-    """Load one corpus file (raises CorpusError naming the file)."""
+def read_any(path: Path) -> str:
+    """The plain text of a corpus file of any supported type (CorpusError naming the file otherwise)."""
     path = Path(path)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise CorpusError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; expected {', '.join(SUPPORTED_SUFFIXES)}")
     if path.suffix.lower() == ".txt":
-        text = read_text(path)
-    else:
-        from assistant.ingest import read_file
+        return read_text(path)
+    from assistant.ingest import read_file
 
-        text = read_file(path)
-    return build_document(text, path.name, path.stem, load_sidecar(path))
+    return read_file(path)
+
+
+def load_file(path: Path) -> Document:
+    """Load one corpus file (raises CorpusError naming the file)."""
+    path = Path(path)
+    return build_document(read_any(path), path.name, path.stem, load_sidecar(path))
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -346,14 +350,7 @@ def _import_one(source: dict | Path) -> tuple[str, str, dict]:
         if rec.get("title"):
             sidecar["title"] = str(rec["title"])
         return doc_id, rec["text"], sidecar
-    if source.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise CorpusError(f"unsupported file type {source.suffix or '(none)'}; expected {', '.join(SUPPORTED_SUFFIXES)}")
-    if source.suffix.lower() == ".txt":
-        text = read_text(source)
-    else:
-        from assistant.ingest import read_file
-
-        text = read_file(source)
+    text = read_any(source)
     sidecar = {**load_sidecar(source), "source": source.name}
     doc_id = str(sidecar.get("doc_id") or source.stem)
     sidecar["doc_id"] = doc_id

@@ -116,22 +116,19 @@ class Gazetteer:
             a = node.get("_alias") or []
             return [a] if isinstance(a, str) else list(a)
 
-        for prov_name, prov in tree.items():
-            p = Place(prov_name, (prov_name,), "省")
-            add(prov_name, p)
-            for a in aliases(prov):
-                add(a, p)
-            for city_name, city in prov.items():
-                if city_name.startswith("_"):
+        def walk(node: dict, path: tuple[str, ...]) -> None:
+            level = ("省", "市", "县")[len(path)]
+            for name, child in node.items():
+                if name.startswith("_"):  # _full_name, _alias, _admin_code
                     continue
-                c = Place(city_name, (prov_name, city_name), "市")
-                add(city_name, c)
-                for a in aliases(city):
-                    add(a, c)
-                for county_name, county in city.items():
-                    if county_name.startswith("_"):
-                        continue
-                    add(county_name, Place(county_name, (prov_name, city_name, county_name), "县"))
+                place = Place(name, path + (name,), level)
+                add(name, place)
+                if level != "县":  # counties by full name only (see the class docstring)
+                    for a in aliases(child):
+                        add(a, place)
+                    walk(child, path + (name,))
+
+        walk(tree, ())
         return cls(places)
 
     def lookup(self, name: str) -> list[Place]:

@@ -145,6 +145,21 @@ def test_demo_page_embeds_widget(server, page):
     page.locator("#policy-assistant-widget .pa-msg.pa-bot").first.wait_for(state="attached")
 
 
+def _wait_answers(page, n: int) -> None:
+    """Wait until the widget shows n finished answers."""
+    page.wait_for_function(
+        "n => document.querySelector('#policy-assistant-widget').shadowRoot"
+        ".querySelectorAll('.pa-msg.pa-bot[data-state=\"done\"]').length >= n", arg=n)
+
+
+def _first_citation(page, answer) -> str:
+    """Open an answer's first citation and return the popover's text."""
+    answer.locator("button.cite").first.click()
+    popover = page.locator("#policy-assistant-widget .popover")
+    popover.wait_for(state="visible")
+    return popover.inner_text()
+
+
 def test_widget_followup_cites_the_new_topic(server, page):
     # "我们公司刚评上高企，能拿多少钱？" then "那上市呢？": the follow-up's first citation is the listing clause
     page.goto(f"{server}/")
@@ -154,15 +169,10 @@ def test_widget_followup_cites_the_new_topic(server, page):
     for n, message in enumerate(("我们公司刚评上高企，能拿多少钱？", "那上市呢？"), 1):
         page.locator("#policy-assistant-widget .pa-input").fill(message)
         page.locator("#policy-assistant-widget .pa-send").click()
-        page.wait_for_function(
-            "n => document.querySelector('#policy-assistant-widget').shadowRoot"
-            ".querySelectorAll('.pa-msg.pa-bot[data-state=\"done\"]').length >= n", arg=n)
+        _wait_answers(page, n)
     answer = done.last
     assert "上市" in answer.inner_text()
-    answer.locator("button.cite").first.click()
-    popover = page.locator("#policy-assistant-widget .popover")
-    popover.wait_for(state="visible")
-    assert "上市" in popover.inner_text()
+    assert "上市" in _first_citation(page, answer)
     page.screenshot(path=str(ARTIFACTS / "widget-followup.png"))
 
 
@@ -178,15 +188,10 @@ def test_widget_clarify_option_asks_again_in_that_region(server, page):
     assert options.all_inner_texts() == ["天津市蓟州区", "天津市宝坻区"]
     page.screenshot(path=str(ARTIFACTS / "widget-clarify.png"))
     options.nth(1).click()
-    page.wait_for_function(
-        "() => document.querySelector('#policy-assistant-widget').shadowRoot"
-        ".querySelectorAll('.pa-msg.pa-bot[data-state=\"done\"]').length >= 2")
+    _wait_answers(page, 2)
     answer = done.last
     assert "已检索：天津市宝坻区" in answer.inner_text()
-    answer.locator("button.cite").first.click()
-    popover = page.locator("#policy-assistant-widget .popover")
-    popover.wait_for(state="visible")
-    assert "宝坻区" in popover.inner_text()
+    assert "宝坻区" in _first_citation(page, answer)
 
 
 def test_widget_match_tab_lists_the_granting_clauses(server, page):
