@@ -6,7 +6,7 @@ Errors are raised in the core and converted to HTTP statuses or CLI messages onl
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
