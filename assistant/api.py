@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from assistant.schema import (
+    BackendError,
     CorpusError,
     IndexMissingError,
     QueryError,
@@ -283,12 +284,14 @@ class Reindexer:
         from dataclasses import asdict
 
         from assistant import index as index_mod
+        from assistant.backends import target_of
 
         s = self.settings
         try:
+            target = self.assistant.target or target_of(s)
             reason, stats, errors = index_mod.build_corpus(
                 Path(s.corpus_dir),
-                Path(s.index_dir),
+                target,
                 self.assistant.embedder,
                 chunk_max_chars=s.chunk_max_chars,
                 force=True,
@@ -299,7 +302,7 @@ class Reindexer:
                 hnsw_ef_search=s.hnsw_ef_search,
                 batch_size=s.embed_batch_size,
             )
-            self.assistant.swap_index(index_mod.PolicyIndex.load(Path(s.index_dir)))
+            self.assistant.swap_index(target.load())
             result = asdict(stats) if stats is not None else {}
             result["skipped"] = [str(e) for e in errors]
             result["reason"] = reason
@@ -429,6 +432,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         (UnknownDocumentError, 404),
         (IndexMissingError, 503),
         (StaleIndexError, 503),
+        (BackendError, 503),
         (CorpusError, 422),
     ):
         app.add_exception_handler(exc_type, _handler(status))
@@ -473,7 +477,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
         if len(req.query) > settings.max_message_chars:
             raise QueryError(f"query: too long ({len(req.query)} characters, at most {settings.max_message_chars})")
         started = time.perf_counter()
-        hits = app.state.assistant.retriever.search(
+        hits = app.state.assistant.search(
             req.query, k=req.k, region=req.region or None, doc_id=req.doc_id or None, department=req.department or None,
             current_on=app.state.assistant.today() if req.only_current else None,
         )

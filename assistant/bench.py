@@ -109,7 +109,7 @@ def _dir_mb(path: Path) -> float:
 
 def real_throughput(clauses, generated, embedder, sample: int) -> dict:
     """Clauses/s of embedding + indexing with the real embedder on the real corpus plus `sample` generated clauses."""
-    from assistant.index import PolicyIndex
+    from assistant.backends.local import PolicyIndex
 
     todo = list(clauses) + list(generated[:sample])
     t0 = time.perf_counter()
@@ -123,7 +123,8 @@ def bench_size(n, real, documents, base_vecs, gen, embedder, queries, settings, 
     import bm25s
     import faiss
 
-    from assistant.index import PolicyIndex, text_hash
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import text_hash
     from assistant.retrieve import Retriever
 
     extra = max(0, n - len(real))
@@ -204,7 +205,7 @@ def real_point(n, real, documents, gen, embedder, queries, settings, progress: b
     build (embed + index), save, reload and search are timed."""
     from tqdm import tqdm
 
-    from assistant.index import PolicyIndex
+    from assistant.backends.local import PolicyIndex
     from assistant.retrieve import Retriever
 
     clauses = list(real[:n])
@@ -330,6 +331,70 @@ def vs_recipe_lines(report: dict) -> str:
     return "\n".join(lines)
 
 
+def index_backends(backends: list[str], settings, corpus: Path | None = None, questions: Path = Path("eval/testset.jsonl"),
+                   n_queries: int = 100, progress: bool = True) -> dict:
+    """The same clauses and vectors written to each index backend (faiss, milvus) in one run: the
+    storage part of a build (write_s: indexing and saving; the shared chunk_s and embed_s once), disk
+    size, row count, and the latency of hybrid k=10 searches and of whole answers over the questions."""
+    from assistant.backends import LocalTarget
+    from assistant.backends.milvus import MilvusTarget
+    from assistant.embed import embedder_for
+    from assistant.evaluate import _documents_from, load_questions
+    from assistant.index import chunk_documents, embed_clauses, new_manifest, pipeline_hash
+    from assistant.retrieve import Retriever
+
+    embedder = embedder_for(settings)
+    docs = _documents_from(corpus, settings)
+    t0 = time.perf_counter()
+    chunked = chunk_documents(docs, settings.chunk_max_chars, timeout_s=settings.document_timeout_s)
+    chunk_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    embedded = embed_clauses(chunked.clauses, embedder, batch_size=settings.embed_batch_size)
+    embed_s = time.perf_counter() - t0
+    manifest = new_manifest(embedder, "bench", len(chunked.records), len(chunked.clauses),
+                            {"chunk_max_chars": settings.chunk_max_chars, "pipeline_hash": pipeline_hash()})
+    queries = [i["question"] for i in load_questions(questions) if i.get("question")][:n_queries]
+    report = {"corpus": str(corpus or settings.corpus_dir), "model": embedder.name, "documents": len(chunked.records),
+              "clauses": len(chunked.clauses), "chunk_s": round(chunk_s, 2), "embed_s": round(embed_s, 2),
+              "queries": len(queries), "backends": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-backends-") as tmp:
+        for name in backends:
+            where = Path(tmp) / name
+            target = LocalTarget(where) if name == "faiss" else MilvusTarget(str(where) + ".db", alias="bench")
+            t0 = time.perf_counter()
+            index = target.write(chunked.clauses, chunked.records, embedded.vectors, embedded.hashes, manifest,
+                                 ann_threshold=settings.ann_threshold, hnsw_m=settings.hnsw_m,
+                                 hnsw_ef_search=settings.hnsw_ef_search, texts=embedded.texts)
+            write_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            loaded = target.load()
+            load_s = time.perf_counter() - t0
+            rows = loaded.count() if hasattr(loaded, "count") else len(loaded)
+            disk = where if name == "faiss" else Path(str(where) + ".db")
+            retriever = Retriever.from_settings(loaded, embedder, settings)
+            point = {"write_s": round(write_s, 2), "load_s": round(load_s, 2), "rows": rows,
+                     "build_s": round(chunk_s + embed_s + write_s, 2), "disk_mb": _dir_mb(disk) if disk.exists() else None}
+            if queries:
+                point.update(_search_latency(retriever, queries))
+                point.update(_chat_latency(loaded, embedder, settings, queries[:30]))
+            report["backends"][name] = point
+            del index, loaded, retriever
+    return report
+
+
+def index_backends_lines(report: dict) -> str:
+    lines = [
+        f"{report['documents']} documents, {report['clauses']} clauses ({report['corpus']}); {report['model']}; "
+        f"chunking {report['chunk_s']} s and embedding {report['embed_s']} s, shared by every backend; {report['queries']} questions",
+        "| backend | write s | build s (chunk+embed+write) | load s | rows | disk MB | search p50/p95 ms | answer p50/p95 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in report["backends"].items():
+        lines.append(f"| {name} | {r['write_s']} | {r['build_s']} | {r['load_s']} | {r['rows']} | {r['disk_mb']} | "
+                     f"{r.get('search_p50_ms')}/{r.get('search_p95_ms')} | {r.get('chat_p50_ms')}/{r.get('chat_p95_ms')} |")
+    return "\n".join(lines)
+
+
 def _search_latency(retriever, queries) -> dict:
     """search_p50_ms / search_p95_ms of hybrid k=10 searches, after one warm-up (lazy imports, first allocations)."""
     retriever.search(queries[0], k=10, mode="hybrid")
@@ -377,7 +442,7 @@ def run(sizes, out: Path, n_queries: int = 50, embedder_kind: str | None = None,
         index = _throwaway_index(_documents_from(None, settings), embedder)
     else:
         from assistant.cli import ensure_index
-        from assistant.index import PolicyIndex
+        from assistant.backends.local import PolicyIndex
 
         ensure_index(settings, quiet=True)
         index = PolicyIndex.load(Path(settings.index_dir))
@@ -500,8 +565,26 @@ def cli(name: str, argv: list[str]) -> int:
     parser.add_argument("--embedder", choices=["hash", "sentence-transformers"])
     parser.add_argument("--vs-recipe", type=Path, metavar="FOLDER",
                         help="only time the common recipe against this project's build of FOLDER")
-    parser.add_argument("--backends", help=f"with --vs-recipe: comma-separated of {', '.join(BACKENDS)} (default: the setting)")
+    parser.add_argument("--backends", help=f"with --vs-recipe: embedding backends, comma-separated of {', '.join(BACKENDS)} (default: the setting)")
+    parser.add_argument("--backend", metavar="faiss,milvus",
+                        help="only compare index backends (comma-separated of faiss, milvus) on the same clauses and vectors: "
+                        "build, disk, search and answer latency")
+    parser.add_argument("--corpus", type=Path, help="with --backend: a corpus folder or JSONL (default: corpus/)")
+    parser.add_argument("--questions", type=Path, default=Path("eval/testset.jsonl"), help="with --backend: the questions searched")
     args = parser.parse_args(argv)
+    if args.backend is not None:
+        from assistant.config import Settings
+
+        names = [b.strip() for b in args.backend.split(",") if b.strip()]
+        unknown = [b for b in names if b not in ("faiss", "milvus")]
+        if unknown or not names:
+            parser.error(f"--backend: unknown {', '.join(unknown) or 'nothing'}; use faiss, milvus")
+        settings = Settings(**({"embedder": args.embedder} if args.embedder else {}))
+        report = index_backends(names, settings, args.corpus, args.questions, args.queries)
+        print(index_backends_lines(report))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_name(args.out.stem + "-backends.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        return 0
     if args.vs_recipe is not None:
         from assistant.config import Settings
 

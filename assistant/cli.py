@@ -16,7 +16,7 @@ def _settings(args=None):
     from assistant.config import Settings
 
     overrides = {}
-    for name in ("corpus_dir", "index_dir", "embedder", "model"):
+    for name in ("corpus_dir", "index_dir", "embedder", "model", "backend"):
         value = getattr(args, name, None) if args is not None else None
         if value is not None:
             overrides[name] = value
@@ -37,8 +37,10 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | No
     done; a progress bar appears only for a stage that has work to do."""
     from tqdm import tqdm
 
-    from assistant.index import build_corpus, read_manifest
+    from assistant.backends import target_of
+    from assistant.index import build_corpus
 
+    target = target_of(settings)
     bars: dict[str, tqdm] = {}
 
     def bar(desc: str, unit: str):
@@ -59,13 +61,13 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | No
 
     def started(reason: str) -> None:
         if not quiet:
-            print(f"rebuilding the index at {settings.index_dir}: {_WHY.get(reason, reason)}", file=sys.stderr, flush=True)
+            print(f"rebuilding the index at {target.describe()}: {_WHY.get(reason, reason)}", file=sys.stderr, flush=True)
 
     began = time.perf_counter()
     try:
         reason, stats, errors = build_corpus(
             settings.corpus_dir,
-            settings.index_dir,
+            target,
             _embedder(settings),
             chunk_max_chars=settings.chunk_max_chars,
             force=force,
@@ -86,8 +88,8 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | No
     if quiet:
         return reason
     if stats is None:
-        counts = (read_manifest(settings.index_dir) or {}).get("counts", {})
-        print(f"index is up to date: {counts.get('documents', 0)} documents, {counts.get('clauses', 0)} clauses ({settings.index_dir})")
+        counts = (target.read_manifest() or {}).get("counts", {})
+        print(f"index is up to date: {counts.get('documents', 0)} documents, {counts.get('clauses', 0)} clauses ({target.describe()})")
     else:
         print(build_summary(reason, stats, len(errors), time.perf_counter() - began))
     return reason
@@ -151,10 +153,10 @@ def cmd_build(args) -> int:
 
 
 def load_retriever(settings):
-    from assistant.index import PolicyIndex
+    from assistant.backends import target_of
     from assistant.retrieve import Retriever
 
-    index = PolicyIndex.load(settings.index_dir)
+    index = target_of(settings).load()
     return Retriever.from_settings(index, _embedder(settings), settings)
 
 
@@ -181,6 +183,7 @@ def _add_index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", dest="index_dir", help="index folder (default: index/)")
     p.add_argument("--embedder", choices=["sentence-transformers", "hash"], help="embedding backend")
     p.add_argument("--model", help="sentence-transformers model name or path (default: m3e-small)")
+    p.add_argument("--backend", choices=["faiss", "milvus"], help="where the index lives (default: ASSISTANT_BACKEND or faiss)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     document_timeout_s: float = 20.0
 
     # index
+    # Where the index lives: "faiss" (FAISS + bm25s in index_dir, one machine) or "milvus" (one
+    # collection in Milvus: milvus_uri is a file path ending in .db for embedded milvus-lite, or
+    # http://host:19530 for a Milvus standalone or cluster, with milvus_token if it needs one).
+    backend: Literal["faiss", "milvus"] = "faiss"
+    milvus_uri: str = ""  # empty: <index_dir>.milvus.db beside the index directory
+    milvus_token: str = ""
+    milvus_collection: str = "policy_clauses"  # the alias; generations are <alias>__g<time>
     ann_threshold: int = 50_000  # above this many clauses the dense index is approximate (HNSW)
     hnsw_m: int = 32
     hnsw_ef_search: int = 128

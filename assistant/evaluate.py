@@ -392,7 +392,8 @@ def cached_index(docs, corpus: Path, embedder, settings, root: Path = DEFAULT_CA
     """
     from tqdm import tqdm
 
-    from assistant.index import PolicyIndex, build, stale_reason
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import build, stale_reason
 
     out = cache_dir_for(corpus, embedder.name, root)
     chash = corpus_fingerprint(corpus)
@@ -428,8 +429,23 @@ def cached_index(docs, corpus: Path, embedder, settings, root: Path = DEFAULT_CA
     return index, info
 
 
+def copy_to_milvus(index, uri: Path, settings):
+    """The Milvus copy of a local index (same clauses, documents and vectors) in a milvus-lite file (or
+    settings.milvus_uri when that names a server), rewritten only when the local index changed."""
+    from assistant.backends.milvus import MilvusTarget
+
+    where = settings.milvus_uri if "://" in (settings.milvus_uri or "") else str(uri)
+    target = MilvusTarget(where, settings.milvus_token, settings.milvus_collection, settings.ann_threshold)
+    manifest = target.read_manifest() or {}
+    if manifest.get("built_at") == index.manifest.get("built_at") and manifest.get("corpus_hash") == index.manifest.get("corpus_hash") \
+            and manifest.get("counts") == index.manifest.get("counts"):
+        return target.load()
+    return target.write(index.clauses, index.documents, index.vectors(), index.hashes, index.manifest)
+
+
 def _throwaway_index(docs, embedder):
-    from assistant.index import PolicyIndex, clauses_of
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import clauses_of
 
     clauses, records = clauses_of(docs)
     index, _ = PolicyIndex.from_clauses(clauses, embedder, documents=records)
@@ -460,11 +476,14 @@ def evaluate(
     progress: bool = True,
     limit: int | None = None,
     cache_root: Path | None = DEFAULT_CACHE,
+    backend: str | None = None,
 ) -> dict:
     """Run retrieval (every mode) and answer evaluation; write report.json, report.md and plots; return the report.
 
     `limit` keeps the first N questions. `cache_root` holds the cached index of a corpus that is not the service's
-    own (None: an in-memory index, embedded on every run).
+    own (None: an in-memory index, embedded on every run). `backend` (faiss|milvus, default the settings') is
+    where the index is searched; a Milvus index of an outside corpus is a copy of the cached local one (the
+    same clauses and vectors), so the two backends are compared on equal terms.
     """
     from tqdm import tqdm
 
@@ -475,20 +494,29 @@ def evaluate(
     settings = settings or Settings()
     if embedder_kind:
         settings = settings.model_copy(update={"embedder": embedder_kind})
+    if backend:
+        settings = settings.model_copy(update={"backend": backend})
     embedder = embedder_for(settings)
     docs = _documents_from(corpus, settings)
     index_info = None
     if corpus is None and embedder_kind in (None, "sentence-transformers") and settings.embedder != "hash":
+        from assistant.backends import target_of
         from assistant.cli import ensure_index
-        from assistant.index import PolicyIndex
 
         ensure_index(settings, quiet=True)
-        index = PolicyIndex.load(Path(settings.index_dir))
+        index = target_of(settings).load()
     elif cache_root is None:
         index = _throwaway_index(docs, embedder)
+        if settings.backend == "milvus":
+            from tempfile import mkdtemp
+
+            index = copy_to_milvus(index, Path(mkdtemp(prefix="eval-milvus-")) / "index.db", settings)
     else:
         source = Path(corpus) if corpus is not None else Path(settings.corpus_dir)
         index, index_info = cached_index(docs, source, embedder, settings, Path(cache_root), progress)
+        if settings.backend == "milvus":
+            index = copy_to_milvus(index, Path(index_info["dir"] + ".milvus.db"), settings)
+            index_info["backend"] = "milvus"
     cached = CachedEmbedder(embedder)
     retriever = Retriever.from_settings(index, cached, settings)
     naive = None
@@ -556,7 +584,7 @@ def evaluate(
         tmp.cleanup()
     seed_rows = [r for r in rows if r.get("kind") != "span"]
     span_rows = [r for r in rows if r.get("kind") == "span"]
-    meta = {"index_kind": index.manifest.get("dense_index"), "model": embedder.name}
+    meta = {"index_kind": index.manifest.get("dense_index"), "model": embedder.name, "backend": getattr(index, "backend", "faiss")}
     if seed_rows or not span_rows:
         report = summarize(seed_rows, modes, search_ms, answers, **meta)
     else:
@@ -906,10 +934,12 @@ def cli(name: str, argv: list[str]) -> int:
     parser.add_argument("--index-cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
                         help="where the cached index of a --corpus lives, rebuilt only when stale (default: %(default)s)")
     parser.add_argument("--no-answers", action="store_true", help="retrieval metrics only")
+    parser.add_argument("--backend", choices=["faiss", "milvus"],
+                        help="search the index in FAISS + bm25s or in Milvus (default: ASSISTANT_BACKEND or faiss)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     report = evaluate(args.questions, args.out, args.corpus, args.modes, args.embedder, not args.no_answers,
-                      limit=args.limit, cache_root=args.index_cache)
+                      limit=args.limit, cache_root=args.index_cache, backend=args.backend)
     info = report["meta"].get("index")
     if info:
         how = "current" if info["built"] is None else f"built ({info['built']}), {info['embedded']} of {info['clauses']} clauses embedded"

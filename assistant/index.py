@@ -1,43 +1,27 @@
-"""Index stage: dense (FAISS, inner product over normalised vectors) + lexical (BM25 over jieba
-tokens) in one id space, saved as a readable directory and swapped in atomically.
+"""Index stage (building): documents → clauses with facts → vectors → an index written to a target.
 
-Layout: manifest.json (written last), clauses.jsonl, documents.jsonl, hashes.json, dense.faiss, bm25/.
-A directory without a valid manifest never loads. faiss and bm25s are imported here only, lazily.
-The class is the small interface (build, dense search, lexical search, save, load) that a
-distributed engine could implement instead.
+Incremental: documents unchanged since the previous index keep its clauses, unchanged clause texts
+its vectors. Where the index lives and how it is searched is the backends' job (assistant.backends:
+a FAISS + bm25s directory, or a Milvus collection); this module decides what goes in and when an
+index is stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from assistant.backends import as_target
+from assistant.backends.local import FORMAT_VERSION
 from assistant.schema import Clause, Document, IndexMissingError, StaleIndexError
-from assistant.text import normalize, tokenize
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-
-
-def _faiss():
-    import faiss
-
-    return faiss
-
-
-def _bm25s():
-    import bm25s
-
-    return bm25s
+from assistant.text import normalize
 
 
 def pipeline_hash() -> str:
@@ -64,7 +48,7 @@ def text_hash(text: str) -> str:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for pkg in ("faiss-cpu", "bm25s", "jieba", "sentence-transformers", "torch"):
+    for pkg in ("faiss-cpu", "bm25s", "pymilvus", "milvus-lite", "jieba", "sentence-transformers", "torch"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -86,12 +70,6 @@ class BuildStats:
     reused: int = 0  # documents whose clauses came from the previous index (unchanged since)
     skipped: tuple = ()  # the CorpusErrors of documents left out (each names its file and the reason)
     changes: dict | None = None  # documents added / changed / removed since the previous index
-
-
-class Idf(dict):
-    """token → inverse document frequency, with `top` the largest (the weight of an unseen token)."""
-
-    top: float = 1.0
 
 
 def _embed_rows(embedder, texts: list[str], hashes: list[str], rows: list[int], vectors: np.ndarray,
@@ -118,214 +96,53 @@ def _embed_rows(embedder, texts: list[str], hashes: list[str], rows: list[int], 
             vectors[i] = vectors[first[hashes[i]]]
 
 
-class PolicyIndex:
-    """Clauses plus their dense and lexical indexes, sharing row numbers as ids."""
+@dataclass(frozen=True)
+class Embedded:
+    """Clause texts as embedded (normalised index text), their hashes and vectors, and how many
+    vectors were computed now rather than taken from the cache."""
 
-    def __init__(self, clauses: list[Clause], documents: list[dict], dense, bm25, manifest: dict, hashes: list[str]):
-        self.clauses = clauses
-        self.documents = documents
-        self.dense = dense
-        self.bm25 = bm25
-        self.manifest = manifest
-        self.hashes = hashes
-        self._by_id = {c.clause_id: i for i, c in enumerate(clauses)}
+    texts: list
+    hashes: list
+    vectors: np.ndarray
+    computed: int
 
-    # -- construction -------------------------------------------------------------------------
-    @classmethod
-    def from_clauses(
-        cls,
-        clauses: Sequence[Clause],
-        embedder,
-        documents: Iterable[dict] = (),
-        corpus_hash: str = "",
-        ann_threshold: int = 50_000,
-        hnsw_m: int = 32,
-        hnsw_ef_search: int = 128,
-        batch_size: int = 32,
-        cached: dict[str, np.ndarray] | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        extra_manifest: dict | None = None,
-    ) -> tuple["PolicyIndex", BuildStats]:
-        """Embed (reusing cached vectors by text hash) and index clauses in memory."""
-        started = time.perf_counter()
-        clauses = list(clauses)
-        texts = [normalize(c.index_text()) for c in clauses]
-        hashes = [text_hash(t) for t in texts]
-        cached = cached or {}
-        dim = embedder.dim
-        vectors = np.zeros((len(clauses), dim), dtype=np.float32)
-        todo = []
-        for i, h in enumerate(hashes):
-            if h in cached and cached[h].shape[0] == dim:
-                vectors[i] = cached[h]
-            else:
-                todo.append(i)
-        _embed_rows(embedder, texts, hashes, todo, vectors, batch_size, progress)
-        faiss = _faiss()
-        if len(clauses) > ann_threshold:
-            dense = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            dense.hnsw.efConstruction = 80
-            dense.hnsw.efSearch = hnsw_ef_search
-            kind = "hnsw"
+
+def embed_clauses(clauses: Sequence[Clause], embedder, cached: dict[str, np.ndarray] | None = None,
+                  batch_size: int = 32, progress: Callable[[int, int], None] | None = None) -> Embedded:
+    """The vectors of clauses, reusing cached ones by text hash."""
+    texts = [normalize(c.index_text()) for c in clauses]
+    hashes = [text_hash(t) for t in texts]
+    cached = cached or {}
+    dim = embedder.dim
+    vectors = np.zeros((len(clauses), dim), dtype=np.float32)
+    todo = []
+    for i, h in enumerate(hashes):
+        if h in cached and cached[h].shape[0] == dim:
+            vectors[i] = cached[h]
         else:
-            dense = faiss.IndexFlatIP(dim)
-            kind = "flat"
-        if len(clauses):
-            dense.add(vectors)
-        bm25 = _bm25s().BM25()
-        if clauses:
-            bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
-        docs = list(documents)
-        manifest = {
-            "format": FORMAT_VERSION,
-            "model": embedder.name,
-            "dim": dim,
-            "corpus_hash": corpus_hash,
-            "counts": {"documents": len(docs), "clauses": len(clauses)},
-            "dense_index": kind,
-            "hnsw": {"m": hnsw_m, "ef_search": hnsw_ef_search} if kind == "hnsw" else None,
-            "versions": _versions(),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **(extra_manifest or {}),
-        }
-        index = cls(clauses, docs, dense, bm25, manifest, hashes)
-        seconds = time.perf_counter() - started
-        manifest["build_seconds"] = round(seconds, 3)
-        return index, BuildStats(len(docs), len(clauses), len(todo), seconds, kind)
-
-    # -- search ---------------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.clauses)
-
-    def get(self, clause_id: str) -> Clause | None:
-        i = self._by_id.get(clause_id)
-        return self.clauses[i] if i is not None else None
-
-    def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-k rows by inner product; `allowed` (row ids) restricts the search."""
-        n = len(self.clauses)
-        if n == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
-            return []
-        k = min(k, n if allowed is None else len(allowed))
-        faiss = _faiss()
-        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
-        if allowed is not None:
-            selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            if self.manifest.get("dense_index") == "hnsw":
-                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.dense.hnsw.efSearch, k))
-            else:
-                params = faiss.SearchParameters(sel=selector)
-        scores, ids = self.dense.search(query, k, params=params) if params else self.dense.search(query, k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-
-    def lexical_search(self, tokens: list[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top-k rows by BM25; tokens unknown to the vocabulary simply score nothing."""
-        if not tokens or not self.clauses or k <= 0:
-            return []
-        scores = np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
-        if allowed is not None:
-            mask = np.full(scores.shape, -1.0, dtype=np.float32)
-            mask[allowed] = scores[allowed]
-            scores = mask
-        k = min(k, int((scores > 0).sum()))
-        if k <= 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top]
-
-    def idf(self) -> dict[str, float]:
-        """Inverse document frequency of every indexed token (BM25's form), read off the lexical
-        index: how much a question word says about which clause answers it."""
-        cached = getattr(self, "_idf", None)
-        if cached is not None:
-            return cached
-        table = Idf()
-        if self.clauses:
-            indptr = np.asarray(self.bm25.scores["indptr"])
-            n = len(self.clauses)
-            for token, i in self.bm25.vocab_dict.items():
-                if token and i + 1 < len(indptr):
-                    df = int(indptr[i + 1] - indptr[i])
-                    table[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-        table.top = max(table.values(), default=1.0)
-        self._idf = table
-        return table
-
-    def vectors_by_hash(self) -> dict[str, np.ndarray]:
-        """The stored vectors keyed by text hash: the embedding cache for the next build."""
-        if not self.clauses:
-            return {}
-        vecs = self.dense.reconstruct_n(0, len(self.clauses))
-        return {h: vecs[i] for i, h in enumerate(self.hashes)}
-
-    # -- persistence ------------------------------------------------------------------------------
-    def save(self, out_dir: Path) -> None:
-        """Write into a sibling temp dir, manifest last, then swap it in by rename."""
-        out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{time.time_ns()}"
-        tmp.mkdir()
-        try:
-            with open(tmp / "clauses.jsonl", "w", encoding="utf-8") as f:
-                for c in self.clauses:
-                    f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
-            with open(tmp / "documents.jsonl", "w", encoding="utf-8") as f:
-                for d in self.documents:
-                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
-            (tmp / "hashes.json").write_text(json.dumps(self.hashes), encoding="utf-8")
-            _faiss().write_index(self.dense, str(tmp / "dense.faiss"))
-            if self.clauses:
-                self.bm25.save(str(tmp / "bm25"), show_progress=False)
-            (tmp / MANIFEST).write_text(json.dumps(self.manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}-{time.time_ns()}"
-            if out_dir.exists():
-                os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-
-    @classmethod
-    def load(cls, index_dir: Path) -> "PolicyIndex":
-        """Load a saved index; a directory without a valid manifest raises IndexMissingError."""
-        index_dir = Path(index_dir)
-        manifest = read_manifest(index_dir)
-        if manifest is None:
-            raise IndexMissingError(f"no valid index at {index_dir} (run `python -m assistant build`)")
-        try:
-            with open(index_dir / "clauses.jsonl", encoding="utf-8") as f:
-                clauses = [Clause.from_dict(json.loads(line)) for line in f if line.strip()]
-            documents = []
-            if (index_dir / "documents.jsonl").exists():
-                with open(index_dir / "documents.jsonl", encoding="utf-8") as f:
-                    documents = [json.loads(line) for line in f if line.strip()]
-            hashes = json.loads((index_dir / "hashes.json").read_text(encoding="utf-8"))
-            dense = _faiss().read_index(str(index_dir / "dense.faiss"))
-            if manifest.get("dense_index") == "hnsw":
-                dense.hnsw.efSearch = (manifest.get("hnsw") or {}).get("ef_search", 128)
-            bm25 = _bm25s().BM25.load(str(index_dir / "bm25")) if clauses else _bm25s().BM25()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise IndexMissingError(f"index at {index_dir} is damaged ({exc}); rebuild it") from exc
-        if len(clauses) != dense.ntotal or len(hashes) != len(clauses):
-            raise IndexMissingError(f"index at {index_dir} is inconsistent; rebuild it")
-        return cls(clauses, documents, dense, bm25, manifest, hashes)
+            todo.append(i)
+    _embed_rows(embedder, texts, hashes, todo, vectors, batch_size, progress)
+    return Embedded(texts, hashes, vectors, len(todo))
 
 
-def read_manifest(index_dir: Path) -> dict | None:
-    """The manifest of an index directory, or None when absent or unreadable."""
-    try:
-        manifest = json.loads((Path(index_dir) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) and manifest.get("format") == FORMAT_VERSION else None
+def new_manifest(embedder, corpus_hash: str, documents: int, clauses: int, extra: dict | None = None) -> dict:
+    """What an index records about how it was made (read back to decide whether it is stale)."""
+    return {
+        "format": FORMAT_VERSION,
+        "model": embedder.name,
+        "dim": embedder.dim,
+        "corpus_hash": corpus_hash,
+        "counts": {"documents": documents, "clauses": clauses},
+        "versions": _versions(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **(extra or {}),
+    }
 
 
-def stale_reason(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars: int) -> str | None:
-    """Why the index must be rebuilt ("missing", "corpus changed", …), or None when it is current."""
-    manifest = read_manifest(index_dir)
+def stale_reason(where, corpus_hash: str, model: str, chunk_max_chars: int) -> str | None:
+    """Why the index at `where` (a directory or a target) must be rebuilt ("missing", "corpus
+    changed", …), or None when it is current."""
+    manifest = as_target(where).read_manifest()
     if manifest is None:
         return "missing"
     if manifest.get("corpus_hash") != corpus_hash:
@@ -462,7 +279,7 @@ def _changes(previous: "PolicyIndex | None", records: list[dict]) -> dict:
 def build(
     documents: Sequence[Document],
     embedder,
-    out_dir: Path,
+    out_dir,
     corpus_hash: str,
     chunk_max_chars: int = 600,
     ann_threshold: int = 50_000,
@@ -473,9 +290,10 @@ def build(
     timeout_s: float | None = None,
     stop=None,
     chunk_progress: Callable[[int, int], None] | None = None,
-) -> tuple[PolicyIndex, BuildStats]:
-    """Chunk, extract facts, embed and save atomically, incrementally: documents unchanged since the
-    previous index keep its clauses, unchanged clause texts its vectors.
+):
+    """Chunk, extract facts, embed and write to `out_dir` (an index directory or a backend target)
+    atomically, incrementally: documents unchanged since the previous index keep its clauses,
+    unchanged clause texts its vectors. Returns (the new index, BuildStats).
 
     `timeout_s` guards each document's chunking (see guard.run); `stop` (a threading.Event) is checked
     between documents and embedding batches and raises BuildCancelled, leaving the old index in place.
@@ -483,11 +301,12 @@ def build(
     from assistant.guard import check_stop
     from assistant.schema import CorpusError
 
-    previous_manifest = read_manifest(out_dir)
+    started = time.perf_counter()
+    target = as_target(out_dir)
     previous = None
-    if previous_manifest is not None:
+    if target.read_manifest() is not None:
         try:
-            previous = PolicyIndex.load(out_dir)
+            previous = target.load()
         except (IndexMissingError, RuntimeError):
             previous = None
     same_pipeline = previous is not None and previous.manifest.get("pipeline_hash") == pipeline_hash() \
@@ -507,23 +326,15 @@ def build(
         if progress:
             progress(done, total)
 
-    index, stats = PolicyIndex.from_clauses(
-        chunked.clauses,
-        embedder,
-        documents=chunked.records,
-        corpus_hash=corpus_hash,
-        ann_threshold=ann_threshold,
-        hnsw_m=hnsw_m,
-        hnsw_ef_search=hnsw_ef_search,
-        batch_size=batch_size,
-        cached=cached,
-        progress=tick,
-        extra_manifest={"chunk_max_chars": chunk_max_chars, "pipeline_hash": pipeline_hash()},
-    )
+    embedded = embed_clauses(chunked.clauses, embedder, cached, batch_size, tick)
     check_stop(stop)
-    index.save(out_dir)
-    stats = replace(
-        stats,
+    manifest = new_manifest(embedder, corpus_hash, len(chunked.records), len(chunked.clauses),
+                            {"chunk_max_chars": chunk_max_chars, "pipeline_hash": pipeline_hash()})
+    index = target.write(chunked.clauses, chunked.records, embedded.vectors, embedded.hashes, manifest, stop=stop,
+                         ann_threshold=ann_threshold, hnsw_m=hnsw_m, hnsw_ef_search=hnsw_ef_search, texts=embedded.texts)
+    seconds = time.perf_counter() - started
+    stats = BuildStats(
+        len(chunked.records), len(chunked.clauses), embedded.computed, seconds, index.manifest.get("dense_index", ""),
         chunked=chunked.chunked,
         reused=chunked.reused,
         skipped=tuple(chunked.skipped),
@@ -534,7 +345,7 @@ def build(
 
 def build_corpus(
     corpus_dir: Path,
-    index_dir: Path,
+    index_dir,
     embedder,
     chunk_max_chars: int = 600,
     force: bool = False,
@@ -543,7 +354,7 @@ def build_corpus(
     started: Callable[[str], None] | None = None,
     **options,
 ) -> tuple[str | None, BuildStats | None, list]:
-    """Rebuild `index_dir` from `corpus_dir` when missing, stale or forced (incrementally, see build).
+    """Rebuild `index_dir` (a directory or a backend target) from `corpus_dir` when missing, stale or forced (incrementally, see build).
 
     Returns (why it was built or None when current, build stats, per-file corpus errors, the documents
     skipped while chunking included); `started(reason)` is called when a build begins. Raises
@@ -568,10 +379,11 @@ def build_corpus(
     return reason, stats, errors + list(stats.skipped)
 
 
-def require_current(index_dir: Path, corpus_hash: str, model: str, chunk_max_chars: int) -> None:
+def require_current(index_dir, corpus_hash: str, model: str, chunk_max_chars: int) -> None:
     """Raise StaleIndexError (or IndexMissingError) unless the index matches corpus and model."""
     reason = stale_reason(index_dir, corpus_hash, model, chunk_max_chars)
+    where = as_target(index_dir).describe()
     if reason == "missing":
-        raise IndexMissingError(f"no index at {index_dir} (run `python -m assistant build`)")
+        raise IndexMissingError(f"no index at {where} (run `python -m assistant build`)")
     if reason:
-        raise StaleIndexError(f"index at {index_dir} is stale: {reason} (run `python -m assistant build`)")
+        raise StaleIndexError(f"index at {where} is stale: {reason} (run `python -m assistant build`)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions
 from assistant.conversation import SessionStore, resolve
-from assistant.schema import Answer, QueryError
+from assistant.schema import Answer, IndexSwappedError, QueryError
 
 SEARCH_K = 8  # clauses an answer may quote from
 POOL_K = 30  # clauses searched for evidence that the library covers a place the question names
@@ -31,14 +31,16 @@ def regions_of(index) -> list[str]:
 class Assistant:
     """Grounded answers and conversations over one policy index."""
 
-    def __init__(self, settings, index=None, embedder=None):
+    def __init__(self, settings, index=None, embedder=None, target=None):
+        from assistant.backends import target_of
         from assistant.embed import embedder_for
-        from assistant.index import PolicyIndex
 
         self.settings = settings
         self.embedder = embedder or embedder_for(settings)
         self._lock = threading.RLock()
-        self.swap_index(index if index is not None else PolicyIndex.load(Path(settings.index_dir)))
+        # where the index is reloaded from when a re-index elsewhere replaced it (Milvus replicas)
+        self.target = target if target is not None else (target_of(settings) if index is None else None)
+        self.swap_index(index if index is not None else self.target.load())
         self.sessions = SessionStore.from_settings(settings)
         self._rewriter = None
         if getattr(settings, "llm_base_url", ""):
@@ -58,6 +60,26 @@ class Assistant:
         retriever = Retriever.from_settings(index, self.embedder, self.settings)
         with self._lock:
             self.index, self.retriever = index, retriever
+
+    def _retrying(self, work):
+        """Run work(index, retriever); when another process re-indexed and dropped the generation the
+        index was bound to (IndexSwappedError), load the current one and run it once more."""
+        with self._lock:
+            index, retriever = self.index, self.retriever
+        try:
+            return work(index, retriever)
+        except IndexSwappedError:
+            if self.target is None:
+                raise
+            with self._lock:
+                if self.index is index:
+                    self.swap_index(self.target.load())
+                index, retriever = self.index, self.retriever
+            return work(index, retriever)
+
+    def search(self, query: str, **kwargs) -> list:
+        """The retriever's hybrid search over the current index (see Retriever.search)."""
+        return self._retrying(lambda _, retriever: retriever.search(query, **kwargs))
 
     def today(self):
         """The date document validity is judged against (settings.today, else the real today)."""
@@ -81,8 +103,9 @@ class Assistant:
         return message.strip()
 
     def _answer(self, query: str, region: str | None, doc_id: str | None) -> Answer:
-        with self._lock:
-            index, retriever = self.index, self.retriever
+        return self._retrying(lambda index, retriever: self._answer_with(index, retriever, query, region, doc_id))
+
+    def _answer_with(self, index, retriever, query: str, region: str | None, doc_id: str | None) -> Answer:
         regions = regions_of(index)
         named = mentioned_regions(query, regions) if region is None else []
         if region is None and doc_id is None and not named and asks_every_region(query):
@@ -112,9 +135,7 @@ class Assistant:
 
         if profile is not None and len(profile) > getattr(self.settings, "max_message_chars", 1000):
             raise QueryError(f"profile: too long ({len(profile)} characters)")
-        with self._lock:
-            index, retriever = self.index, self.retriever
-        return match(index, retriever, region, profile, only_current, self.today())
+        return self._retrying(lambda index, retriever: match(index, retriever, region, profile, only_current, self.today()))
 
     def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
         """One grounded answer, no session."""

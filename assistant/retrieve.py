@@ -11,44 +11,14 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass
-
 import numpy as np
 
-from assistant.schema import Hit, QueryError
+from assistant.backends.local import rrf  # noqa: F401 (the fusion function, for callers)
+from assistant.schema import Filters, Hit, QueryError
 from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, tokenize, weighted_coverage
 
 MODES = ("hybrid", "dense", "bm25")
 MAX_QUERY_CHARS = 1000
-
-
-def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = None) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: score(d) = Σ w_i/(k + rank_i), ranks from 1; ties keep first-seen order."""
-    scores: dict[int, float] = {}
-    for i, ranking in enumerate(rankings):
-        weight = 1.0 if weights is None else weights[i]
-        for rank, doc in enumerate(ranking, 1):
-            scores[doc] = scores.get(doc, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda item: -item[1])
-
-
-@dataclass(frozen=True)
-class Filters:
-    region: str | None = None
-    doc_id: str | None = None
-    department: str | None = None
-    # Most documents of a real library state no region; a question about one region must not lose
-    # them, only the clauses of documents known to be about another region.
-    unknown_region: bool = False
-    current_on: object = None  # a date: only documents whose stated term has not ended by then
-
-    def active(self) -> bool:
-        return bool(self.region or self.doc_id or self.department or self.current_on)
-
-
-def _matches_region(clause_region: str, wanted: str) -> bool:
-    # "蓟州区" or "蓟州" finds "天津市蓟州区"; "天津市" finds the 市 and every 区 document in it.
-    return wanted.strip() in clause_region
 
 
 class Retriever:
@@ -91,25 +61,6 @@ class Retriever:
                 self._vectors[text] = vector
         return vector
 
-    def allowed_rows(self, filters: Filters) -> np.ndarray | None:
-        """Row ids that pass the filters, or None when no filter is set."""
-        if not filters.active():
-            return None
-        current = None
-        if filters.current_on is not None:
-            from assistant.validity import of_record
-
-            current = {d.get("doc_id") for d in self.index.documents if of_record(d, filters.current_on).status == "current"}
-        rows = [
-            i
-            for i, c in enumerate(self.index.clauses)
-            if (current is None or c.doc_id in current)
-            and (not filters.region or _matches_region(c.region, filters.region) or (filters.unknown_region and not c.region))
-            and (not filters.doc_id or c.doc_id == filters.doc_id)
-            and (not filters.department or filters.department in c.department)
-        ]
-        return np.asarray(rows, dtype=np.int64)
-
     def search(
         self,
         query: str,
@@ -135,31 +86,29 @@ class Retriever:
         if k == 0:
             return []
         filters = Filters(region or None, doc_id or None, department or None, unknown_region, current_on)
-        allowed = self.allowed_rows(filters)
-        if allowed is not None and len(allowed) == 0:
-            return []
         tokens = tokenize(query)
         if not tokens and not re.search(r"[0-9A-Za-z\u4e00-\u9fff]", normalize(query)):
             return []  # only punctuation or symbols: nothing to search for
         fetch = max(self.fetch_k, k)
+        vector = self.query_vector(query) if mode in ("hybrid", "dense") and tokens else None
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
-        if mode in ("hybrid", "dense") and tokens:
-            vector = self.query_vector(query)
-            dense = self.index.dense_search(vector, fetch, allowed)
-        if mode in ("hybrid", "bm25"):
-            lexical = self.index.lexical_search(tokens, fetch, allowed)
+        if mode == "dense":
+            fused = dense = self.index.dense_search(vector, fetch, filters) if vector is not None else []
+        elif mode == "bm25":
+            fused = lexical = self.index.lexical_search(query, fetch, filters, tokens=tokens)
+        else:
+            fused, dense, lexical = self.index.hybrid_search(vector, query, tokens, fetch, filters, self.dense_weight, self.rrf_k)
+            fused = self.rerank(query, fused)
+        top = fused[:k]
         dense_rank = {row: r for r, (row, _) in enumerate(dense, 1)}
         lexical_rank = {row: r for r, (row, _) in enumerate(lexical, 1)}
         dense_score = dict(dense)
         lexical_score = dict(lexical)
-        if mode == "dense":
-            fused = [(row, s) for row, s in dense]
-        elif mode == "bm25":
-            fused = [(row, s) for row, s in lexical]
-        else:
-            fused = rrf([[r for r, _ in dense], [r for r, _ in lexical]], self.rrf_k, [self.dense_weight, 1.0])
-            fused = self.rerank(query, fused)
+        if mode == "hybrid" and vector is not None and not dense and top:
+            # an engine that fuses inside (Milvus) reports no per-side scores; the answer stage's
+            # refusal needs each quoted clause's cosine, so it is computed for the few returned
+            dense_score = self.index.dense_scores(vector, [row for row, _ in top])
         return [
             Hit(
                 clause=self.index.clauses[row],
@@ -169,7 +118,7 @@ class Retriever:
                 dense_score=dense_score.get(row),
                 lexical_score=lexical_score.get(row),
             )
-            for row, score in fused[:k]
+            for row, score in top
         ]
 
     def _form(self, row: int) -> tuple[str, list[str]]:

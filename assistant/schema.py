@@ -85,6 +85,23 @@ class Clause:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """What a search is restricted to; every backend applies these inside its searches, so a filter
+    never empties a result that exists."""
+
+    region: str | None = None
+    doc_id: str | None = None
+    department: str | None = None
+    # Most documents of a real library state no region; a question about one region must not lose
+    # them, only the clauses of documents known to be about another region.
+    unknown_region: bool = False
+    current_on: object = None  # a date: only documents whose stated term has not ended by then
+
+    def active(self) -> bool:
+        return bool(self.region or self.doc_id or self.department or self.current_on)
+
+
+@dataclass(frozen=True)
 class Hit:
     """A retrieved clause with its fused score and the ranks each side gave it."""
 
@@ -162,6 +179,15 @@ class BuildCancelled(AssistantError):
 
 class IndexMissingError(AssistantError):
     """No valid index (no manifest) where one was expected."""
+
+
+class BackendError(AssistantError):
+    """The search backend is misconfigured or unreachable (a bad Milvus URI, a server that is down)."""
+
+
+class IndexSwappedError(AssistantError):
+    """The index generation a search was bound to was replaced and dropped by a re-index meanwhile;
+    the caller reloads the current generation and searches again."""
 
 
 class StaleIndexError(AssistantError):

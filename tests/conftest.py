@@ -40,7 +40,8 @@ def hash_embedder():
 
 @pytest.fixture(scope="session")
 def hash_index(seed_docs, seed_clauses, hash_embedder):
-    from assistant.index import PolicyIndex, clauses_of
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import clauses_of
 
     index, _ = PolicyIndex.from_clauses(seed_clauses, hash_embedder, documents=clauses_of(seed_docs)[1])
     return index
@@ -80,7 +81,8 @@ def real_embedder():
 def real_index(tmp_path_factory, real_embedder):
     """The real model over the real seeds, built once per session (reuses ./index vectors when current)."""
     from assistant.corpus import corpus_hash
-    from assistant.index import PolicyIndex, build_corpus, stale_reason
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import build_corpus, stale_reason
 
     main_index = ROOT / "index"
     if stale_reason(main_index, corpus_hash(CORPUS), real_embedder.name, 600) is None:

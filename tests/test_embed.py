@@ -25,7 +25,7 @@ class Recording:
 def test_build_embeds_each_text_once_longest_first(seed_clauses):
     from dataclasses import replace
 
-    from assistant.index import PolicyIndex
+    from assistant.backends.local import PolicyIndex
     from assistant.text import normalize
 
     variants = [replace(c, clause_id=f"{c.clause_id}~v", text=c.text[: len(c.text) // 2]) for c in seed_clauses]
@@ -43,7 +43,7 @@ def test_build_embeds_each_text_once_longest_first(seed_clauses):
 
 
 def test_cached_vectors_reused_and_wrong_dimension_reembedded(seed_clauses):
-    from assistant.index import PolicyIndex
+    from assistant.backends.local import PolicyIndex
 
     rec = Recording()
     first, _ = PolicyIndex.from_clauses(seed_clauses[:10], rec)
@@ -155,7 +155,8 @@ def test_onnx_export_made_once(onnx_cache):
 def test_int8_index_never_mixes_fp32_vectors(onnx_cache, hash_settings, tmp_path):
     from assistant.corpus import corpus_hash
     from assistant.embed import OnnxEmbedder
-    from assistant.index import build_corpus, read_manifest, stale_reason
+    from assistant.backends.local import read_manifest
+    from assistant.index import build_corpus, stale_reason
 
     int8 = OnnxEmbedder("m3e-small", quantized=True, cache_dir=onnx_cache)
     fp32 = OnnxEmbedder("m3e-small", quantized=False, cache_dir=onnx_cache)

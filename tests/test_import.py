@@ -11,7 +11,8 @@ import pytest
 from assistant.cli import main
 from assistant.corpus import import_documents
 from assistant.embed import HashEmbedder
-from assistant.index import PolicyIndex, build_corpus
+from assistant.backends.local import PolicyIndex
+from assistant.index import build_corpus
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -9,7 +9,8 @@ import pytest
 
 from assistant.corpus import corpus_hash
 from assistant.embed import HashEmbedder
-from assistant.index import PolicyIndex, build_corpus, read_manifest, require_current, stale_reason
+from assistant.backends.local import PolicyIndex, read_manifest
+from assistant.index import build_corpus, require_current, stale_reason
 from assistant.schema import IndexMissingError, StaleIndexError
 
 

@@ -212,7 +212,8 @@ def _corpus_with_hanging_file(tmp_path: Path, mark: str) -> Path:
 
 def test_a_hanging_document_is_skipped_by_name_and_the_others_are_indexed(tmp_path, slow_chunker, seed_docs):
     from assistant.embed import HashEmbedder
-    from assistant.index import PolicyIndex, build_corpus
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import build_corpus
     from assistant.schema import DocumentTimeoutError
 
     corpus = _corpus_with_hanging_file(tmp_path, slow_chunker)
@@ -237,7 +238,8 @@ def test_a_stopped_build_keeps_the_old_index(hash_settings):
     import threading
 
     from assistant.embed import HashEmbedder
-    from assistant.index import PolicyIndex, build_corpus
+    from assistant.backends.local import PolicyIndex
+    from assistant.index import build_corpus
     from assistant.schema import BuildCancelled
 
     s = hash_settings
