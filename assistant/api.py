@@ -407,7 +407,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.assistant = assistant
-    app.state.store = store = ApiStore(Path(settings.data_dir))
+    app.state.store = store = ApiStore.from_settings(settings)
     app.state.reindexer = reindexer = Reindexer(settings, assistant)
     limit = RateLimiter(settings.rate_limit)
     if settings.cors_origins:

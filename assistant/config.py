@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
     data_dir: Path = Path("data")  # SQLite store: sessions, feedback
+    database_url: str = ""  # sqlite:///<path>; empty: <data_dir>/assistant.db (see store.py on replicas)
 
     # embedding
     embedder: str = "sentence-transformers"  # or "hash" (tests, throwaway indexes)

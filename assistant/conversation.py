@@ -185,8 +185,10 @@ class SessionStore:
 
     @classmethod
     def from_settings(cls, settings) -> "SessionStore":
-        """The store at settings.data_dir / assistant.db."""
-        return cls(Path(settings.data_dir) / "assistant.db", settings.session_ttl_s, settings.max_turns)
+        """The store in the database the settings name (store.database_location)."""
+        from assistant.store import database_location
+
+        return cls(database_location(settings), settings.session_ttl_s, settings.max_turns)
 
     def create(self) -> str:
         """A new empty session; expired sessions are purged on the way."""

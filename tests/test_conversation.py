@@ -127,3 +127,21 @@ def test_store_is_thread_safe(tmp_path):
     for t in threads:
         t.join()
     assert not errors and [t.turn for t in store.history(sid)] == list(range(1, 81))
+
+
+def test_database_location_from_settings(tmp_path):
+    """Sessions and feedback open one database named by ASSISTANT_DATABASE_URL (the replicas' seam)."""
+    from assistant.config import Settings
+    from assistant.conversation import SessionStore
+    from assistant.schema import BackendError
+    from assistant.store import ApiStore, database_location
+
+    assert database_location(Settings(data_dir=tmp_path / "d")) == tmp_path / "d" / "assistant.db"
+    shared = Settings(data_dir=tmp_path / "unused", database_url=f"sqlite:///{tmp_path / 'shared' / 'one.db'}")
+    sessions, feedback = SessionStore.from_settings(shared), ApiStore.from_settings(shared)
+    sid = sessions.create()
+    feedback.add_feedback(sid, 1, "up")
+    assert (tmp_path / "shared" / "one.db").exists() and not (tmp_path / "unused").exists()
+    assert SessionStore.from_settings(shared).exists(sid)  # a second process (replica) sees the session
+    with pytest.raises(BackendError, match="postgresql"):
+        database_location(Settings(database_url="postgresql://db/assistant"))
