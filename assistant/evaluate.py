@@ -403,12 +403,14 @@ def cached_index(docs, corpus: Path, embedder, settings, root: Path = DEFAULT_CA
         index = PolicyIndex.load(out)
         info.update(clauses=len(index), embedded=0)
         return index, info
-    bar = tqdm(total=0, desc="embedding clauses", unit="clause", disable=not progress, file=sys.stderr)
+    bars: list = []  # made on the first report of embedding work: no empty bar when every vector is cached
 
     def tick(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:
+            bars.append(tqdm(total=total, desc="embedding clauses", unit="clause", disable=not progress, file=sys.stderr))
+        bars[0].total = total
+        bars[0].n = done
+        bars[0].refresh()
 
     try:
         index, stats = build(
@@ -424,7 +426,8 @@ def cached_index(docs, corpus: Path, embedder, settings, root: Path = DEFAULT_CA
             progress=tick,
         )
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     info.update(clauses=stats.clauses, embedded=stats.embedded, build_seconds=round(stats.seconds, 1))
     return index, info
 
