@@ -373,7 +373,7 @@ def index_backends(backends: list[str], settings, corpus: Path | None = None, qu
             disk = where if name == "faiss" else Path(str(where) + ".db")
             retriever = Retriever.from_settings(loaded, embedder, settings)
             point = {"write_s": round(write_s, 2), "load_s": round(load_s, 2), "rows": rows,
-                     "build_s": round(chunk_s + embed_s + write_s, 2), "disk_mb": _dir_mb(disk) if disk.exists() else None}
+                     "build_s": round(chunk_s + embed_s + write_s, 2), "disk_mb": round(_dir_mb(disk), 2) if disk.exists() else None}
             if queries:
                 point.update(_search_latency(retriever, queries))
                 point.update(_chat_latency(loaded, embedder, settings, queries[:30]))

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import numpy as np
 
@@ -22,6 +22,12 @@ from assistant.backends import as_target
 from assistant.backends.local import FORMAT_VERSION
 from assistant.schema import Clause, Document, IndexMissingError, StaleIndexError
 from assistant.text import normalize
+
+if TYPE_CHECKING:  # an index of either backend: what the previous build left
+    from assistant.backends.local import PolicyIndex
+    from assistant.backends.milvus import MilvusIndex
+
+    Index = Union[PolicyIndex, MilvusIndex]
 
 
 def pipeline_hash() -> str:
@@ -210,7 +216,7 @@ class Chunked:
 def chunk_documents(
     documents: Sequence[Document],
     chunk_max_chars: int = 600,
-    previous: "PolicyIndex | None" = None,
+    previous: "Index | None" = None,
     timeout_s: float | None = None,
     stop=None,
     progress: Callable[[int, int], None] | None = None,
@@ -248,7 +254,7 @@ def chunk_documents(
     return out
 
 
-def _reusable(previous: "PolicyIndex | None") -> tuple[dict[str, dict], dict[str, list[Clause]]]:
+def _reusable(previous: "Index | None") -> tuple[dict[str, dict], dict[str, list[Clause]]]:
     # The previous index's records and clauses by doc_id, when its chunking code and settings are ours.
     if previous is None:
         return {}, {}
@@ -266,7 +272,7 @@ def clauses_of(documents: Sequence[Document], chunk_max_chars: int = 600) -> tup
     return chunked.clauses, chunked.records
 
 
-def _changes(previous: "PolicyIndex | None", records: list[dict]) -> dict:
+def _changes(previous: "Index | None", records: list[dict]) -> dict:
     old = {d.get("doc_id"): d.get("content_hash") for d in (previous.documents if previous is not None else [])}
     new = {d["doc_id"]: d["content_hash"] for d in records}
     return {

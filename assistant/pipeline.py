@@ -13,7 +13,6 @@ import json
 import sys
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions
 from assistant.conversation import SessionStore, resolve

@@ -1,8 +1,9 @@
 """Retrieve stage: hybrid search over the index.
 
-Over-fetch from the dense and the lexical side, fuse by reciprocal rank (a pure function), and
-apply filters (region, document, department) inside both searches, so a filter never empties a
-result that exists. Abbreviations enterprises type (高企, 新三板) are expanded before embedding;
+Over-fetch from the dense and the lexical side and fuse by weighted reciprocal rank (the backend
+does both: in memory with FAISS + bm25s, or in Milvus), with filters (region, document, department,
+validity) applied inside both searches, so a filter never empties a result that exists; then re-rank
+the fused head by rarity-weighted question coverage. Abbreviations enterprises type (高企, 新三板) are expanded before embedding;
 the lexical side maps them through the shared tokenizer.
 """
 
@@ -11,9 +12,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+
 import numpy as np
 
-from assistant.backends.local import rrf  # noqa: F401 (the fusion function, for callers)
 from assistant.schema import Filters, Hit, QueryError
 from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, tokenize, weighted_coverage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.retrieve import rrf
+from assistant.backends.local import rrf
 from assistant.schema import QueryError
 
 
