@@ -157,11 +157,20 @@ class MilvusTarget:
         prefix = f"{self.alias}__g"
         return [c for c in self.client.list_collections() if c.startswith(prefix) and not c.endswith("_meta")]
 
+    def loaded(self, gen: str) -> None:
+        """Load a generation and its meta into memory for queries. Milvus keeps collections released
+        after a restart (milvus-lite after every new process) until someone loads them."""
+        for name in (gen, gen + "_meta"):
+            state = str(self.client.get_load_state(name).get("state", ""))
+            if not state.endswith("Loaded"):
+                self.client.load_collection(name)
+
     def read_manifest(self) -> dict | None:
         gen = self.generation()
         if gen is None:
             return None
         try:
+            self.loaded(gen)
             manifest = _read_blob(self.client, gen + "_meta", "manifest")
         except Exception:
             return None
@@ -325,6 +334,7 @@ class MilvusIndex:
     def open(cls, target: MilvusTarget, generation: str) -> "MilvusIndex":
         client = target.client
         try:
+            target.loaded(generation)
             manifest = _read_blob(client, generation + "_meta", "manifest")
             documents = _read_blob(client, generation + "_meta", "documents")
             df = _read_blob(client, generation + "_meta", "df")
