@@ -97,3 +97,26 @@ def real_retriever(real_index, real_embedder):
     from assistant.retrieve import Retriever
 
     return Retriever(real_index, real_embedder)
+
+
+@pytest.fixture
+def held_build():
+    """held_build(monkeypatch) → (gate, entered): every index build waits on `gate` once it has set
+    `entered`, so a test can prove queries are answered while a re-index is in progress."""
+    import threading
+
+    from assistant import index as index_mod
+
+    def hold(monkeypatch):
+        gate, entered = threading.Event(), threading.Event()
+        real_build = index_mod.build_corpus
+
+        def slow_build(*args, **kwargs):
+            entered.set()
+            assert gate.wait(30)
+            return real_build(*args, **kwargs)
+
+        monkeypatch.setattr(index_mod, "build_corpus", slow_build)
+        return gate, entered
+
+    return hold

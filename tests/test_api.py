@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from urllib.parse import quote
 
@@ -291,9 +290,8 @@ def _wait_reindex(client, timeout=60.0) -> dict:
     raise AssertionError("re-index did not finish")
 
 
-def test_upload_reindex_search_while_serving(app_client, hash_settings, monkeypatch):
+def test_upload_reindex_search_while_serving(app_client, hash_settings, monkeypatch, held_build):
     client, app = app_client
-    from assistant import index as index_mod
 
     assert client.get("/api/admin/reindex", headers=AUTH).json()["state"] == "idle"
     r = client.post("/api/admin/documents", headers=AUTH, files={"file": ("无人机政策.txt", NEW_POLICY.encode("gb18030"))})
@@ -304,15 +302,7 @@ def test_upload_reindex_search_while_serving(app_client, hash_settings, monkeypa
     assert listed[doc_id]["indexed"] is False and listed[doc_id]["source"] == "无人机政策.txt"
 
     # Hold the build open so queries provably run while it is in progress.
-    gate, entered = threading.Event(), threading.Event()
-    real_build = index_mod.build_corpus
-
-    def slow_build(*args, **kwargs):
-        entered.set()
-        assert gate.wait(30)
-        return real_build(*args, **kwargs)
-
-    monkeypatch.setattr(index_mod, "build_corpus", slow_build)
+    gate, entered = held_build(monkeypatch)
     r = client.post("/api/admin/reindex", headers=AUTH)
     assert r.status_code == 202 and r.json()["state"] == "running"
     assert entered.wait(10)

@@ -92,9 +92,24 @@ def expression(filters: Filters | None, documents: list[dict]) -> str:
     return " and ".join(parts)
 
 
-def _missing(exc: Exception) -> bool:
+
+
+def _translated(exc: Exception, generation: str, doing: str) -> Exception:
+    """A client error as a named one: the generation gone (a re-index dropped it) or the backend failing."""
+    if isinstance(exc, (BackendError, IndexMissingError)):
+        return exc
     text = str(exc).lower()
-    return "not found" in text or "not exist" in text or "doesn't exist" in text or "can't find" in text
+    if "not found" in text or "not exist" in text or "doesn't exist" in text or "can't find" in text:
+        return IndexSwappedError(f"index generation {generation} was replaced")
+    return BackendError(f"{doing} failed: {exc}")
+
+
+def _pages(client, generation: str, n: int, fields: list[str]):
+    """Every row of a generation with `fields`, read by primary-key range, in row order."""
+    for start in range(0, n, _PAGE):
+        rows = client.query(generation, filter=f"row >= {start} and row < {start + _PAGE}",
+                            output_fields=["row", *fields], limit=_PAGE)
+        yield from sorted(rows, key=lambda r: r["row"])
 
 
 class MilvusTarget:
@@ -222,11 +237,8 @@ class MilvusTarget:
                     rows = []
             if rows:
                 client.insert(gen, rows)
-            _write_blobs(client, gen + "_meta", {
-                "manifest": manifest,
-                "documents": documents,
-                "df": _document_frequencies(texts or [c.index_text() for c in clauses]),
-            })
+            df = _document_frequencies(texts or [c.index_text() for c in clauses])
+            _write_blobs(client, gen + "_meta", {"manifest": manifest, "documents": documents, "df": df})
             check_stop(stop)
             client.flush(gen)
             if old is None:
@@ -239,7 +251,7 @@ class MilvusTarget:
         for stale in self._generations():
             if stale != gen:
                 self._drop(stale)
-        return MilvusIndex.open(self, gen)
+        return MilvusIndex(self, gen, clauses, documents, manifest, list(hashes), df)
 
     def _create(self, gen: str, dim: int, kind: str, options: dict) -> None:
         pm = _pymilvus()
@@ -339,20 +351,11 @@ class MilvusIndex:
             documents = _read_blob(client, generation + "_meta", "documents")
             df = _read_blob(client, generation + "_meta", "df")
             n = int(manifest.get("counts", {}).get("clauses", 0))
-            clauses: list[Clause] = []
-            hashes: list[str] = []
-            for start in range(0, n, _PAGE):
-                rows = client.query(generation, filter=f"row >= {start} and row < {start + _PAGE}",
-                                    output_fields=["row", "record", "hash"], limit=_PAGE)
-                for r in sorted(rows, key=lambda r: r["row"]):
-                    clauses.append(Clause.from_dict(json.loads(r["record"])))
-                    hashes.append(r["hash"])
-        except (IndexMissingError, BackendError):
-            raise
+            rows = list(_pages(client, generation, n, ["record", "hash"]))
         except Exception as exc:
-            if _missing(exc):
-                raise IndexSwappedError(f"index generation {generation} is gone") from exc
-            raise BackendError(f"cannot read the index from {target.describe()}: {exc}") from exc
+            raise _translated(exc, generation, f"reading the index from {target.describe()}") from exc
+        clauses = [Clause.from_dict(json.loads(r["record"])) for r in rows]
+        hashes = [r["hash"] for r in rows]
         if len(clauses) != n:
             raise IndexMissingError(f"index in {target.describe()} is inconsistent ({len(clauses)} of {n} clauses); rebuild it")
         return cls(target, generation, clauses, documents, manifest, hashes, df)
@@ -372,12 +375,8 @@ class MilvusIndex:
     def _call(self, fn):
         try:
             return fn(self.target.client)
-        except (BackendError, IndexMissingError):
-            raise
         except Exception as exc:
-            if _missing(exc):
-                raise IndexSwappedError(f"index generation {self.generation} was replaced") from exc
-            raise BackendError(f"Milvus search failed: {exc}") from exc
+            raise _translated(exc, self.generation, "Milvus search") from exc
 
     @staticmethod
     def _rows(result, lexical: bool = False) -> list[tuple[int, float]]:
@@ -416,18 +415,20 @@ class MilvusIndex:
         if fetch <= 0:
             return [], [], []
         p, q = weight_ratio(dense_weight)
+        with_lexical = bool(text and tokens and q)
         requests = []
         if vector is not None and p:
             dense = pm.AnnSearchRequest(data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector",
                                         param={"metric_type": "IP"}, limit=fetch, expr=expr or None)
             requests += [dense] * p
-        if text and tokens:
+        if with_lexical:
             lexical = pm.AnnSearchRequest(data=[text], anns_field="sparse", param={"metric_type": "BM25"},
                                           limit=fetch, expr=expr or None)
             requests += [lexical] * q
         if not requests:
             return [], [], []
-        scale = 1.0 / q if (text and tokens and q) else 1.0 / max(p, 1) * dense_weight
+        # lexical weight 1 rides on q copies; alone, the dense side's weight rides on p copies
+        scale = 1.0 / q if with_lexical else dense_weight / p
         result = self._call(lambda c: c.hybrid_search(self.generation, requests, ranker=pm.RRFRanker(rrf_k),
                                                       limit=min(2 * fetch, len(self.clauses)), output_fields=["row"]))
         fused = [(row, score * scale) for row, score in self._rows(result)]
@@ -450,11 +451,8 @@ class MilvusIndex:
         """Every clause's vector in row order (read page by page)."""
         dim = int(self.manifest.get("dim") or 0)
         out = np.zeros((len(self.clauses), dim), dtype=np.float32)
-        for start in range(0, len(self.clauses), _PAGE):
-            rows = self._call(lambda c: c.query(self.generation, filter=f"row >= {start} and row < {start + _PAGE}",
-                                                output_fields=["row", "vector"], limit=_PAGE))
-            for r in rows:
-                out[int(r["row"])] = r["vector"]
+        for r in self._call(lambda c: list(_pages(c, self.generation, len(self.clauses), ["vector"]))):
+            out[int(r["row"])] = r["vector"]
         return out
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
