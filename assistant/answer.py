@@ -7,7 +7,8 @@ asked for are preferred, and the figure is never rewritten. When the retrieved e
 (chit-chat, questions outside the library) or the question names a place no retrieved clause
 concerns, the answer is a refusal that lists the covered regions and shows the nearest clauses as
 "可能相关". An answer that differs by region begins with one line per region and asks which applies
-(`clarify`); a cited document whose term has ended, or old and undated, gets a `notice`.
+(`clarify`); when a cited document's term has ended, or it is old and undated, the answer ends
+with one plain sentence saying so (`notice` holds the same sentence).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ REGION_MARGIN = 3.0  # … or, one line per region, within this
 MAX_REGION_LINES = 5
 SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its clause covers this close to the best
 CLARIFY_QUESTION = "您的企业注册在哪个地区？"
-WARNING_TITLE_CHARS = 20  # a validity warning names the document by at most this much of its title
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
 INTENT_WORDS: dict[str, tuple[str, ...]] = {
@@ -268,27 +268,44 @@ def _citation(n: int, hit: Hit, quote: str, record: dict | None = None, today=No
 
 
 def validity_note(citations: list[Citation], records: dict[str, dict], today=None) -> str:
-    """One plain sentence when a cited document's term has ended, or it states none and is old:
-    naming the document and its year, and advising a check with the issuing department."""
+    """One plain sentence when cited documents' terms have ended, or they state none and are old,
+    advising a check with the issuing department; "" when no cited document needs it.
+
+    Each document is named by its citation marker (the answer's line for it begins with its title)
+    and its year: 提示：[1]（2018年）期限已于2020年12月届满，[2]（2020年）未载明有效期，请向发文部门核实。
+    Repeating the titles would lengthen a third of the outside dev answers by about 25 characters.
+    """
     import datetime as dt
 
     from assistant.validity import needs_warning, of_record
 
+    expired, undated, seen = [], [], set()
     for c in citations:
         record = records.get(c.doc_id)
-        if record is None:
+        if record is None or c.doc_id in seen:
             continue
+        seen.add(c.doc_id)
         v = of_record(record, today)
         issued = record.get("issued") or ""
-        if not needs_warning(v, issued, today):
-            continue
-        title = c.doc_title if len(c.doc_title) <= WARNING_TITLE_CHARS else c.doc_title[:WARNING_TITLE_CHARS] + "…"
-        year = f"（{issued[:4]}年）" if issued else ""
-        if v.status == "expired":
-            until = dt.date.fromisoformat(v.until)
-            return f"提示：《{title}》{year}期限已于{until.year}年{until.month}月届满，请向发文部门核实是否仍执行。"
-        return f"提示：《{title}》{year}未载明有效期，请向发文部门核实是否仍有效。"
-    return ""
+        if needs_warning(v, issued, today):
+            (expired if v.status == "expired" else undated).append((c.n, issued[:4], v.until))
+
+    def named(group) -> str:
+        years = sorted({y for _, y, _ in group if y})
+        return "".join(f"[{n}]" for n, _, _ in group) + (f"（{'、'.join(years)}年）" if years else "")
+
+    parts = []
+    if len(expired) == 1:
+        until = dt.date.fromisoformat(expired[0][2])
+        parts.append(f"{named(expired)}期限已于{until.year}年{until.month}月届满")
+    elif expired:
+        parts.append(f"{named(expired)}期限均已届满")
+    if undated:
+        parts.append(f"{named(undated)}{'均' if len(undated) > 1 else ''}未载明有效期")
+    if not parts:
+        return ""
+    # an undated document's sentence already says what is unknown; an ended term asks whether it still applies
+    return f"提示：{'，'.join(parts)}，请向发文部门核实{'' if undated else '是否仍执行'}。"
 
 
 def _where(c) -> str:
@@ -477,10 +494,11 @@ def compose(
             quote = best_quote(h.clause, question, wanted, idf, SECONDARY_MIN_CHARS)[0]
         citations.append(_citation(n, h, quote, records.get(h.clause.doc_id), today))
         lines.append(_line(n, h, quote, wanted))
-    # The validity warning is its own field, not a line of the answer: the answer is what the texts
-    # say, quoted; the warning is the assistant's own advice about them.
-    return Answer(answer="\n".join(lines), citations=tuple(citations), notice=validity_note(citations, records, today),
-                  clarify=clarify)
+    # The validity warning ends the answer as its last line (an owner reading only the answer must
+    # see it); `notice` repeats that sentence so a UI can set it apart from the quoted text.
+    notice = validity_note(citations, records, today)
+    return Answer(answer="\n".join(lines + ([notice] if notice else [])), citations=tuple(citations),
+                  notice=notice, clarify=clarify)
 
 
 MARKER = re.compile(r"\[(\d+)\]")

@@ -48,7 +48,10 @@ class Rewriter:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        body = {"model": self.model, "messages": [{"role": "user", "content": PROMPT.format(q=question, a=answer.answer)}], "temperature": 0}
+        # the validity notice is the assistant's own sentence, carrying no marker: it is kept out of the
+        # rewrite (where it would be dropped as ungrounded) and put back as the last line
+        quoted = answer.answer.removesuffix(answer.notice).rstrip("\n") if answer.notice else answer.answer
+        body = {"model": self.model, "messages": [{"role": "user", "content": PROMPT.format(q=question, a=quoted)}], "temperature": 0}
         try:
             with httpx.Client(transport=self.transport, timeout=self.timeout) as client:
                 r = client.post(f"{self.base_url}/chat/completions", json=body, headers=headers)
@@ -57,4 +60,6 @@ class Rewriter:
         except Exception:  # the endpoint is optional: any failure keeps the extractive answer
             return answer
         text = keep_grounded(content or "", {c.n for c in answer.citations})
-        return replace(answer, answer=text) if text else answer
+        if not text:
+            return answer
+        return replace(answer, answer=text + (f"\n{answer.notice}" if answer.notice else ""))

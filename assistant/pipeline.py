@@ -157,7 +157,7 @@ class Assistant:
 
 def format_answer(answer: Answer) -> str:
     """An answer for a terminal: the text, then each citation's title, section and quote."""
-    out = [answer.answer] + ([answer.notice] if answer.notice else [])
+    out = [answer.answer]  # the validity notice is already its last line
     if answer.clarify:
         options = " / ".join(f"[{i}] {o}" for i, o in enumerate(answer.clarify["options"], 1))
         out.append(f"{answer.clarify['question']} {options}（输入地区名或序号）")

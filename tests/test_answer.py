@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -151,6 +152,20 @@ def test_llm_rewrite_against_fake_endpoint():
     assert failing.rewrite("q", _answer()).answer == "原文 [1]"
 
 
+def test_llm_rewrite_keeps_the_validity_notice_as_the_last_line():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["prompt"] = json.loads(request.content)["messages"][0]["content"]
+        return httpx.Response(200, json={"choices": [{"message": {"content": "蓟州区给予30—50万元奖励。[1]"}}]})
+
+    notice = "提示：《某文件》（2018年）期限已于2020年12月届满，请向发文部门核实是否仍执行。"
+    answer = replace(_answer(), answer="原文 [1]\n" + notice, notice=notice)
+    out = Rewriter("http://fake/v1", transport=httpx.MockTransport(handler)).rewrite("奖励多少", answer)
+    assert notice not in seen["prompt"]  # the model is not asked to rephrase the assistant's own advice
+    assert out.answer == "蓟州区给予30—50万元奖励。[1]\n" + notice
+
+
 def test_facts_carry_beneficiary_payer_and_conditions():
     from assistant.facts import extract
 
@@ -165,6 +180,6 @@ def test_facts_carry_beneficiary_payer_and_conditions():
 def test_terminal_format_prints_the_clarify_options_and_notice():
     from assistant.pipeline import format_answer
 
-    a = Answer(answer="天津市蓟州区：30—50万元 [1]", notice="提示：……", clarify={"question": "您的企业注册在哪个地区？", "options": ["天津市蓟州区", "天津市宝坻区"]})
+    a = Answer(answer="天津市蓟州区：30—50万元 [1]\n提示：……", notice="提示：……", clarify={"question": "您的企业注册在哪个地区？", "options": ["天津市蓟州区", "天津市宝坻区"]})
     out = format_answer(a)
-    assert "提示：……" in out and "您的企业注册在哪个地区？ [1] 天津市蓟州区 / [2] 天津市宝坻区" in out
+    assert out.count("提示：……") == 1 and "您的企业注册在哪个地区？ [1] 天津市蓟州区 / [2] 天津市宝坻区" in out

@@ -186,6 +186,10 @@ def test_widget_clarify_option_asks_again_in_that_region(server, page):
     done.last.wait_for()
     options = done.last.locator(".pa-clarify .pa-option")
     assert options.all_inner_texts() == ["天津市蓟州区", "天津市宝坻区"]
+    # both cited plans have ended (judged today): the warning is shown once, set apart from the quotes
+    notice = done.last.locator(".pa-notice").inner_text()
+    assert notice.startswith("提示：") and "期限均已届满" in notice
+    assert "提示：" not in done.last.locator(".pa-answer").inner_text()
     page.screenshot(path=str(ARTIFACTS / "widget-clarify.png"))
     options.nth(1).click()
     _wait_answers(page, 2)

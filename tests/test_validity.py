@@ -76,7 +76,28 @@ def test_notice_names_the_document_and_year():
 
     cite = Citation(1, "t#一", "t", "天津市提升中小企业竞争力若干措施", "天津市", "一、", "x", "x", 0.1)
     undated = {"t": {"doc_id": "t", "issued": "2022-06-18", "term": {"until": None, "basis": ""}}}
-    assert validity_note([cite], undated, TODAY) == "提示：《天津市提升中小企业竞争力若干措施》（2022年）未载明有效期，请向发文部门核实是否仍有效。"
+    assert validity_note([cite], undated, TODAY) == "提示：[1]（2022年）未载明有效期，请向发文部门核实。"
     assert validity_note([cite], undated, dt.date(2024, 1, 1)) == ""  # under 3 years old then
     expired = {"t": {"doc_id": "t", "issued": "", "term": {"until": "2025-12-31", "basis": "到2025年底…"}}}
-    assert validity_note([cite], expired, TODAY).endswith("期限已于2025年12月届满，请向发文部门核实是否仍执行。")
+    assert validity_note([cite], expired, TODAY) == "提示：[1]期限已于2025年12月届满，请向发文部门核实是否仍执行。"
+
+
+def test_notice_for_several_documents_is_still_one_sentence():
+    from assistant.answer import validity_note
+    from assistant.schema import Citation
+
+    def cite(n, doc):
+        return Citation(n, f"{doc}#一", doc, f"文件{doc}", "", "一、", "x", "x", 0.1)
+
+    records = {
+        "a": {"doc_id": "a", "issued": "2018-05-12", "term": {"until": "2020-12-31", "basis": "2018—2020年"}},
+        "b": {"doc_id": "b", "issued": "2019-05-20", "term": {"until": "2019-12-31", "basis": "2019年底完成。"}},
+        "c": {"doc_id": "c", "issued": "2020-03-01", "term": {"until": None, "basis": ""}},
+        "d": {"doc_id": "d", "issued": "2026-01-01", "term": {"until": None, "basis": ""}},
+    }
+    # a document cited twice is named once, by its first marker
+    both_expired = validity_note([cite(1, "a"), cite(2, "a"), cite(3, "b"), cite(4, "d")], records, TODAY)
+    assert both_expired == "提示：[1][3]（2018、2019年）期限均已届满，请向发文部门核实是否仍执行。"
+    mixed = validity_note([cite(1, "d"), cite(2, "c"), cite(3, "a")], records, TODAY)
+    assert mixed == "提示：[3]（2018年）期限已于2020年12月届满，[2]（2020年）未载明有效期，请向发文部门核实。"
+    assert validity_note([cite(1, "d")], records, TODAY) == ""  # recent and undated: no warning

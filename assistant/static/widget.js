@@ -513,8 +513,13 @@ button{cursor:pointer}
     const rq = String(r.rewritten_query || '').trim();
     const kids = [];
     if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
-    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerNodes(r.answer, r.refused ? [] : r.citations)));
-    if (!r.refused && r.notice) kids.push(h('p', { class: 'pa-notice', role: 'note' }, String(r.notice)));
+    // the validity notice is the answer's last line; it is shown set apart from the quoted text
+    const notice = !r.refused && r.notice ? String(r.notice) : '';
+    let text = String(r.answer || '');
+    if (notice && text.endsWith(notice)) text = text.slice(0, text.length - notice.length).replace(/\n+$/, '');
+    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerNodes(text, r.refused ? [] : r.citations)));
+    // its markers open the cited document, as the answer's do (the title shows on hover)
+    if (notice) kids.push(h('p', { class: 'pa-notice', role: 'note' }, answerNodes(notice, r.citations)));
     const clarify = r.clarify && Array.isArray(r.clarify.options) ? r.clarify : null;
     if (!r.refused && clarify && clarify.options.length) {
       // the answer differs by region: choosing one asks the same question there (the conversation resolves it)
