@@ -6,7 +6,8 @@ sentence in the clauses that grant something (an amount, or 奖励/补助/资助
 ("到2025年底达到40家", "由区科委负责") grant nothing and never match. A match quotes its sentence and
 states the benefit as written (the amount whose beneficiary names the matched term, when the clause
 has several) and the condition it sets. Retrieval over the profile adds a small bonus, so wording the
-vocabulary does not know still counts a little.
+vocabulary does not know still counts a little. A company registered in a district is offered its
+district's clauses and those of the city and province containing it, never a neighbour's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import lru_cache
 from assistant.facts import extract
 from assistant.schema import QueryError
 from assistant.text import expand_aliases, match_form
-from assistant.vocab import words
+from assistant.vocab import applies_in, locate, words
 
 _GRANTS = re.compile(r"奖励|补助|资助|补贴|奖补|贴息|减免|免征|给予[^。；;，,]{0,12}支持")
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
@@ -115,14 +116,22 @@ def match(index, retriever=None, region: str | None = None, profile: str | None 
         raise QueryError("give a region, a profile, or both")
     terms = profile_terms(profile)
     records = {d.get("doc_id"): d for d in index.documents}
+    library = sorted({d.get("region") or "" for d in index.documents} - {""})
+    locations = locate(region, library) if region else ()
+    if region and not locations:
+        raise QueryError(f"unknown region {region!r}: name a province, city or district, or a region of the library")
+    # a company's own place and every place containing it (its city's, its province's policies)
+    applicable = [r for r in library if applies_in(r, locations)] if region else [None]
     bonus: dict[str, float] = {}
     if profile and retriever is not None:
-        for rank, hit in enumerate(retriever.search(profile, k=50, region=region or None)):
-            bonus[hit.clause.clause_id] = 1.0 / (1 + rank / 5)
+        for where in applicable:
+            for rank, hit in enumerate(retriever.search(profile, k=50, region=where)):
+                score = 1.0 / (1 + rank / 5)
+                bonus[hit.clause.clause_id] = max(score, bonus.get(hit.clause.clause_id, 0.0))
     out: list[Match] = []
     for c in index.clauses:
-        if region and region not in c.region:
-            continue  # never a clause of another region (nor of a document stating none)
+        if region and not applies_in(c.region, locations):
+            continue  # never a clause of another region, nor of one inside it, nor of a document stating none
         record = records.get(c.doc_id)
         validity = of_record(record, today).to_dict()
         if only_current and validity["status"] != "current":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -198,3 +199,34 @@ def region_aliases(regions: list[str]) -> list[Region]:
             aliases.add(last[: -len("经济开发区")] + "开发区")
         out.append(Region(name, tuple(sorted(aliases, key=len, reverse=True))))
     return out
+
+
+def locate(name: str, library_regions: Iterable[str]) -> tuple[str, ...]:
+    """Where a company said to be in `name` is registered, as full region paths, province first.
+
+    A library region's own short names come first (蓟州 → 天津市蓟州区, 芦台 → 河北省唐山市芦台经济开发区),
+    then the gazetteer (唐山 → 河北省唐山市, a place the library may hold no document of). A name that
+    fits several places gives each (朝阳 → 辽宁省朝阳市 …). When neither knows the name, the shortest
+    library regions containing it are taken, so an unusual spelling still finds its documents.
+    """
+    name = (name or "").strip()
+    if not name:
+        return ()
+    regions = [r for r in dict.fromkeys(library_regions) if r]
+    found = [r.name for r in region_aliases(regions) if name in r.aliases]
+    for candidate in (name, *(name + s for s in ("省", "市", "区", "县"))):
+        found += [p.full for p in gazetteer().lookup(candidate)]
+        if found:
+            break
+    if not found:
+        found = [r for r in regions if name in r]
+    found = list(dict.fromkeys(found))
+    # the widest of nested ones: "天津" names the city, not each of its districts
+    return tuple(f for f in found if not any(o != f and f.startswith(o) for o in found))
+
+
+def applies_in(clause_region: str, locations: Iterable[str]) -> bool:
+    """Whether a clause of `clause_region` applies to a company registered at one of `locations`:
+    the region is that place or one containing it (a city's policy covers its districts). A clause of
+    a place inside it does not (a 蓟州 grant is not a 天津 company's), nor one stating no region."""
+    return bool(clause_region) and any(loc.startswith(clause_region) for loc in locations)

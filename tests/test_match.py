@@ -29,7 +29,7 @@ def test_jizhou_high_tech_enterprise_planning_a_neeq_listing(hash_index, hash_re
     assert "150万元" in by_id["jizhou-2018#三.(五).2"].benefit
     assert set(_ids(found)[:2]) == {"jizhou-2018#三.(一)", "jizhou-2018#三.(五).2"}
     for m in found:
-        assert "蓟州" in m.region  # never another region's clause
+        assert m.region in ("天津市蓟州区", "天津市")  # its district's or its city's, never a neighbour's
         assert _GRANTS.search(m.quote) and m.quote in next(c.text for c in hash_index.clauses if c.clause_id == m.clause_id)
         assert m.why and m.validity["status"] == "expired"
 
@@ -43,9 +43,22 @@ def test_lutai_little_giant(hash_index, hash_retriever):
 
 def test_targets_and_duties_are_never_matches(hash_index, hash_retriever):
     found = match(hash_index, hash_retriever, "宝坻", None, today=TODAY)
-    assert found and all("宝坻" in m.region and _GRANTS.search(m.quote) for m in found)
+    assert found and all(m.region in ("天津市宝坻区", "天津市") and _GRANTS.search(m.quote) for m in found)
     # 宝坻's "新发展国家科技型中小企业…" targets grant nothing
     assert not any("2019年底完成" in m.quote for m in found)
+
+
+def test_a_region_gets_its_own_and_its_containing_places_clauses(hash_index, hash_retriever):
+    # a 蓟州 company is offered 天津市's grants as well as 蓟州's; a 天津 company (district unknown)
+    # none of a district's; a 唐山 company none of 芦台开发区's, which lies inside 唐山
+    jizhou = {m.region for m in match(hash_index, hash_retriever, "蓟州区", None, today=TODAY)}
+    assert jizhou == {"天津市蓟州区", "天津市"}
+    assert {m.region for m in match(hash_index, hash_retriever, "天津", None, today=TODAY)} == {"天津市"}
+    assert match(hash_index, hash_retriever, "唐山", "新认定的国家级专精特新“小巨人”企业", today=TODAY) == []
+    # a district the library has no document of still gets its city's
+    assert {m.region for m in match(hash_index, hash_retriever, "南开区", None, today=TODAY)} == {"天津市"}
+    with pytest.raises(QueryError, match="unknown region"):
+        match(hash_index, hash_retriever, "火星", "高新技术企业")
 
 
 def test_region_or_profile_is_required_and_current_only_filters(hash_index, hash_retriever):
@@ -73,6 +86,8 @@ def _check_match_route(client):
     m = body["matches"][0]
     assert set(m) >= {"clause_id", "doc_id", "doc_title", "region", "section", "benefit", "condition", "quote", "validity", "why"}
     assert client.post("/api/match", json={}).status_code == 422
+    bad = client.post("/api/match", json={"region": "火星", "profile": "高新技术企业"})
+    assert bad.status_code == 422 and "火星" in bad.text
 
 
 def test_the_level_named_picks_the_amount(hash_index, hash_retriever):
