@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, weighted_coverage
-from assistant.vocab import region_aliases
+from assistant.vocab import read_table, region_aliases
 
 # Calibrated with the real model on the seed test set (eval/testset.jsonl) and the outside dev set
 # (../shared/extdata/ncp/dev.jsonl) together, by a grid over both, never per item (see the closing
@@ -42,15 +42,8 @@ SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its cla
 CLARIFY_QUESTION = "您的企业注册在哪个地区？"
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
-INTENT_WORDS: dict[str, tuple[str, ...]] = {
-    "amount": ("多少钱", "奖励", "补助", "补贴", "资助", "奖补", "扶持资金", "支持资金", "金额", "给予多少", "多少万", "比例", "负担", "贴息"),
-    "count": ("多少家", "多少个", "多少项", "多少人", "几家", "几个", "目标", "达到多少", "培育多少", "数量"),
-    "department": ("哪个部门", "哪些部门", "谁负责", "负责单位", "责任单位", "责任部门", "牵头", "主管部门", "负责部门"),
-    "place": ("设在哪", "在哪里", "在哪儿", "地址", "位于", "哪里办"),
-    "condition": ("条件", "要求", "标准", "资格", "门槛", "需要满足", "才能", "支持对象", "哪些企业"),
-    "doc_number": ("文号", "发文字号"),
-    "date": ("什么时候", "何时", "日期", "哪一年", "哪天", "发布时间", "印发时间", "哪一天"),
-}
+# what a question asks for (amount, count, department …) and the words that ask it: data/intents.tsv
+INTENT_WORDS: dict[str, tuple[str, ...]] = {k: tuple(v.split()) for k, v in read_table("intents.tsv").items()}
 
 _MARKER = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章条节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+[.．、]|[（(]\d+[)）]|表\d+|第\d+行)")
 _AMOUNT_UNIT = re.compile(r"\d(?:[\d.]*)\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:亿元|万元|元|%|％)")
