@@ -27,7 +27,11 @@ from assistant.text import normalize
 DEFAULT_MODEL = "m3e-small"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 # Bump when the export below changes: cached exports made by another recipe are then redone.
-EXPORT_RECIPE = "torchscript-eager-bert-fusion-int8-per-channel-fp32-embeddings-2"
+EXPORT_VERSION = 2
+EXPORT_RECIPE = f"torchscript-eager-bert-fusion-int8-per-channel-fp32-embeddings-{EXPORT_VERSION}"
+# int8 vectors change with the quantisation recipe, so its version is part of the embedder's name:
+# an index built by an older recipe is then stale rather than mixed with the new vectors.
+INT8_SUFFIX = f"+onnx-int8-v{EXPORT_VERSION}"
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +321,7 @@ class OnnxEmbedder:
 
     Mean pooling and L2 normalisation are done here, as sentence-transformers does for m3e-small. fp32
     vectors equal the torch path's (cosine ≥ 0.9999), so it shares the model's name and its vectors;
-    int8 ones differ slightly (mean cosine ≈ 0.998), so the int8 embedder is named `<model>+onnx-int8`:
+    int8 ones differ slightly (mean cosine ≈ 0.998), so the int8 embedder is named `<model>+onnx-int8-v<recipe>`:
     an index records it, a build never reuses fp32 vectors for it (nor the reverse), and switching
     backend makes the index stale.
     """
@@ -328,7 +332,7 @@ class OnnxEmbedder:
         from transformers import AutoTokenizer
 
         self.backend = "onnx-int8" if quantized else "onnx"
-        self.name = f"{model}+onnx-int8" if quantized else model
+        self.name = f"{model}{INT8_SUFFIX}" if quantized else model
         self._path = resolve_model_path(model)
         files = export_onnx(self._path, Path(cache_dir) if cache_dir else default_onnx_cache())
         config = json.loads((Path(self._path) / "config.json").read_text(encoding="utf-8"))

@@ -72,9 +72,11 @@ def hash_settings(tmp_path):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from assistant.embed import make_embedder
+    """The real model as the service runs it by default (settings.embed_backend)."""
+    from assistant.config import Settings
+    from assistant.embed import embedder_for
 
-    return make_embedder("sentence-transformers", "m3e-small")
+    return embedder_for(Settings(embedder="sentence-transformers", model="m3e-small", index_dir=ROOT / "index"))
 
 
 @pytest.fixture(scope="session")

@@ -123,20 +123,21 @@ def onnx_cache(tmp_path_factory):
 
 @pytest.mark.model
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
-def test_onnx_embedder_matches_torch(backend, onnx_cache, seed_clauses, real_embedder):
-    from assistant.embed import OnnxEmbedder
+def test_onnx_embedder_matches_torch(backend, onnx_cache, seed_clauses):
+    from assistant.embed import INT8_SUFFIX, OnnxEmbedder, make_embedder
     from assistant.text import normalize
 
     texts = [normalize(c.index_text()) for c in seed_clauses[:40]] + ["专精特新", "那上市呢？"]
     onnx = OnnxEmbedder("m3e-small", quantized=backend == "onnx-int8", cache_dir=onnx_cache)
-    assert onnx.dim == real_embedder.dim == 512
-    a, b = onnx.encode(texts, batch_size=8), real_embedder.encode(texts)
+    torch = make_embedder("sentence-transformers", "m3e-small", backend="torch")
+    assert onnx.dim == torch.dim == 512
+    a, b = onnx.encode(texts, batch_size=8), torch.encode(texts)
     assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     cos = (a * b).sum(axis=1)
     if backend == "onnx":
         assert onnx.name == "m3e-small" and cos.min() > 0.9999  # same vectors: same name, cache shared
     else:
-        assert onnx.name == "m3e-small+onnx-int8" and cos.mean() > 0.99 and cos.min() > 0.98
+        assert onnx.name == "m3e-small" + INT8_SUFFIX and cos.mean() > 0.99 and cos.min() > 0.98
 
 
 @pytest.mark.model
@@ -154,8 +155,8 @@ def test_onnx_export_made_once(onnx_cache):
 @pytest.mark.model
 def test_int8_index_never_mixes_fp32_vectors(onnx_cache, hash_settings, tmp_path):
     from assistant.corpus import corpus_hash
-    from assistant.embed import OnnxEmbedder
     from assistant.backends.local import read_manifest
+    from assistant.embed import INT8_SUFFIX, OnnxEmbedder
     from assistant.index import build_corpus, stale_reason
 
     int8 = OnnxEmbedder("m3e-small", quantized=True, cache_dir=onnx_cache)
@@ -165,5 +166,5 @@ def test_int8_index_never_mixes_fp32_vectors(onnx_cache, hash_settings, tmp_path
     assert read_manifest(out)["model"] == "m3e-small"
     assert stale_reason(out, corpus_hash(corpus), int8.name, 600).startswith("model changed")
     _, second, _ = build_corpus(corpus, out, int8, 600, timeout_s=0)
-    assert read_manifest(out)["model"] == "m3e-small+onnx-int8"
+    assert read_manifest(out)["model"] == "m3e-small" + INT8_SUFFIX
     assert second.embedded == second.clauses == first.clauses  # nothing reused from the fp32 index
