@@ -204,10 +204,10 @@ def region_aliases(regions: list[str]) -> list[Region]:
 def locate(name: str, library_regions: Iterable[str]) -> tuple[str, ...]:
     """Where a company said to be in `name` is registered, as full region paths, province first.
 
-    A library region's own short names come first (蓟州 → 天津市蓟州区, 芦台 → 河北省唐山市芦台经济开发区),
-    then the gazetteer (唐山 → 河北省唐山市, a place the library may hold no document of). A name that
-    fits several places gives each (朝阳 → 辽宁省朝阳市 …). When neither knows the name, the shortest
-    library regions containing it are taken, so an unusual spelling still finds its documents.
+    A library region's own short names are tried first (蓟州 → 天津市蓟州区, 芦台 → 河北省唐山市芦台经济开发区);
+    otherwise the gazetteer (唐山 → 河北省唐山市, a place the library may hold no document of), where a
+    name that fits several places gives each. When neither knows the name, the shortest library
+    regions containing it are taken, so an unusual spelling still finds its documents.
     """
     name = (name or "").strip()
     if not name:
@@ -215,9 +215,9 @@ def locate(name: str, library_regions: Iterable[str]) -> tuple[str, ...]:
     regions = [r for r in dict.fromkeys(library_regions) if r]
     found = [r.name for r in region_aliases(regions) if name in r.aliases]
     for candidate in (name, *(name + s for s in ("省", "市", "区", "县"))):
-        found += [p.full for p in gazetteer().lookup(candidate)]
         if found:
             break
+        found = [p.full for p in gazetteer().lookup(candidate)]
     if not found:
         found = [r for r in regions if name in r]
     found = list(dict.fromkeys(found))

@@ -94,3 +94,16 @@ def test_the_level_named_picks_the_amount(hash_index, hash_retriever):
     # one sentence rewards 省级专精特新 (5万元) and 国家级小巨人 (10万元): the profile's level decides
     found = match(hash_index, hash_retriever, "芦台", "新认定的省级专精特新企业", today=TODAY)
     assert found[0].clause_id == "lutai-zjtx#四.(三).2" and found[0].benefit == "5万元"
+
+
+def test_locate_reads_library_names_then_the_gazetteer():
+    from assistant.vocab import applies_in, locate
+
+    library = ["天津市", "天津市蓟州区", "河北省唐山市芦台经济开发区"]
+    assert locate("蓟州", library) == ("天津市蓟州区",)  # a library region's short name
+    assert locate("芦台开发区", library) == ("河北省唐山市芦台经济开发区",)
+    assert locate("天津", library) == ("天津市",)  # the city, not each district containing the name
+    assert locate("唐山", library) == ("河北省唐山市",)  # the gazetteer: the library holds only a zone inside it
+    assert locate("火星", library) == () and locate("  ", library) == ()
+    assert applies_in("天津市", ["天津市蓟州区"]) and applies_in("天津市蓟州区", ["天津市蓟州区"])
+    assert not applies_in("天津市蓟州区", ["天津市"]) and not applies_in("", ["天津市"])
