@@ -31,8 +31,13 @@ def _faiss():
 
 
 def _bm25s():
+    import logging
+
     import bm25s
 
+    # bm25s sets its own logger to DEBUG, so a build printed "Building index from tokens" whenever
+    # another library had configured the root handler
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
 
 
