@@ -8,8 +8,8 @@ backends implement it:
   itself (jieba analyzer with the project's dictionary), for milvus-lite (a file) or a Milvus
   standalone or cluster (a URL). Several API replicas can search the same collection.
 
-An index object offers: `clauses`, `documents`, `manifest`, `hashes`, `get(clause_id)`, `__len__`
-(the count), `dense_search`, `lexical_search`, `hybrid_search` (each taking `Filters`), `idf()` and
+An index object (a `StoredClauses` subclass) offers: `clauses`, `documents`, `manifest`, `hashes`,
+`get(clause_id)`, `__len__` (the count), `dense_search`, `lexical_search`, `hybrid_search` (each taking `Filters`), `idf()` and
 `vectors_by_hash()` (the embedding cache of the next build).
 
 A *target* is where an index is written and read: `read_manifest()`, `load()`, `write(...)` (the
@@ -22,6 +22,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+
+class StoredClauses:
+    """What every backend's index holds in memory, in row order: the clause records, the document
+    records, the manifest and the text hash of each clause. A backend adds its search methods and
+    `vectors()`; the lookups below are the same for all of them."""
+
+    def __init__(self, clauses: list, documents: list[dict], manifest: dict, hashes: list[str]):
+        self.clauses = clauses
+        self.documents = documents
+        self.manifest = manifest
+        self.hashes = hashes
+        self._by_id = {c.clause_id: i for i, c in enumerate(clauses)}
+        self._idf: Idf | None = None
+
+    def __len__(self) -> int:
+        return len(self.clauses)
+
+    def get(self, clause_id: str):
+        i = self._by_id.get(clause_id)
+        return self.clauses[i] if i is not None else None
+
+    def vectors_by_hash(self) -> dict[str, np.ndarray]:
+        """The stored vectors keyed by text hash: the embedding cache for the next build."""
+        if not self.clauses:
+            return {}
+        vecs = self.vectors()
+        return {h: vecs[i] for i, h in enumerate(self.hashes)}
 
 
 class Idf(dict):

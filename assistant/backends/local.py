@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from assistant.backends import Idf, current_doc_ids, idf_from_df
+from assistant.backends import Idf, StoredClauses, current_doc_ids, idf_from_df
 from assistant.schema import Clause, Filters, IndexMissingError
 from assistant.text import tokenize
 
@@ -56,19 +56,15 @@ def matches_region(clause_region: str, wanted: str) -> bool:
     return wanted.strip() in clause_region
 
 
-class PolicyIndex:
+class PolicyIndex(StoredClauses):
     """Clauses plus their dense and lexical indexes, sharing row numbers as ids."""
 
     backend = "faiss"
 
     def __init__(self, clauses: list[Clause], documents: list[dict], dense, bm25, manifest: dict, hashes: list[str]):
-        self.clauses = clauses
-        self.documents = documents
+        super().__init__(clauses, documents, manifest, hashes)
         self.dense = dense
         self.bm25 = bm25
-        self.manifest = manifest
-        self.hashes = hashes
-        self._by_id = {c.clause_id: i for i, c in enumerate(clauses)}
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -137,13 +133,6 @@ class PolicyIndex:
         return index, BuildStats(len(docs), len(clauses), embedded.computed, seconds, index.manifest["dense_index"])
 
     # -- search ---------------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.clauses)
-
-    def get(self, clause_id: str) -> Clause | None:
-        i = self._by_id.get(clause_id)
-        return self.clauses[i] if i is not None else None
-
     def allowed_rows(self, filters) -> np.ndarray | None:
         """Row ids that pass the filters (a Filters, or already an array of rows), or None when no filter is set."""
         if filters is None:
@@ -217,9 +206,8 @@ class PolicyIndex:
     def idf(self) -> Idf:
         """Inverse document frequency of every indexed token (BM25's form), read off the lexical
         index: how much a question word says about which clause answers it."""
-        cached = getattr(self, "_idf", None)
-        if cached is not None:
-            return cached
+        if self._idf is not None:
+            return self._idf
         df: dict[str, int] = {}
         if self.clauses:
             indptr = np.asarray(self.bm25.scores["indptr"])
@@ -234,13 +222,6 @@ class PolicyIndex:
         if not self.clauses:
             return np.zeros((0, int(self.manifest.get("dim") or 0)), dtype=np.float32)
         return self.dense.reconstruct_n(0, len(self.clauses))
-
-    def vectors_by_hash(self) -> dict[str, np.ndarray]:
-        """The stored vectors keyed by text hash: the embedding cache for the next build."""
-        if not self.clauses:
-            return {}
-        vecs = self.vectors()
-        return {h: vecs[i] for i, h in enumerate(self.hashes)}
 
     # -- persistence ------------------------------------------------------------------------------
     def save(self, out_dir: Path) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.backends import Idf, current_doc_ids, idf_from_df, weight_ratio
+from assistant.backends import Idf, StoredClauses, current_doc_ids, idf_from_df, weight_ratio
 from assistant.backends.local import FORMAT_VERSION
 from assistant.schema import BackendError, Clause, Filters, IndexMissingError, IndexSwappedError
 
@@ -324,7 +324,7 @@ def _read_blob(client, collection: str, kind: str):
     return json.loads("".join(r["body"] for r in sorted(rows, key=lambda r: r["id"])))
 
 
-class MilvusIndex:
+class MilvusIndex(StoredClauses):
     """One generation of the index in Milvus; clause records are read once into memory (the answer
     stage reads paths and facts of many clauses per question), vectors and postings stay in Milvus."""
 
@@ -332,15 +332,10 @@ class MilvusIndex:
 
     def __init__(self, target: MilvusTarget, generation: str, clauses: list[Clause], documents: list[dict],
                  manifest: dict, hashes: list[str], df: dict[str, int]):
+        super().__init__(clauses, documents, manifest, hashes)
         self.target = target
         self.generation = generation
-        self.clauses = clauses
-        self.documents = documents
-        self.manifest = manifest
-        self.hashes = hashes
         self._df = df
-        self._by_id = {c.clause_id: i for i, c in enumerate(clauses)}
-        self._idf: Idf | None = None
 
     @classmethod
     def open(cls, target: MilvusTarget, generation: str) -> "MilvusIndex":
@@ -360,17 +355,10 @@ class MilvusIndex:
             raise IndexMissingError(f"index in {target.describe()} is inconsistent ({len(clauses)} of {n} clauses); rebuild it")
         return cls(target, generation, clauses, documents, manifest, hashes, df)
 
-    def __len__(self) -> int:
-        return len(self.clauses)
-
     def count(self) -> int:
         """Rows in the collection, as Milvus counts them."""
         rows = self._call(lambda c: c.query(self.generation, filter="", output_fields=["count(*)"]))
         return int(rows[0]["count(*)"]) if rows else 0
-
-    def get(self, clause_id: str) -> Clause | None:
-        i = self._by_id.get(clause_id)
-        return self.clauses[i] if i is not None else None
 
     def _call(self, fn):
         try:
@@ -454,7 +442,3 @@ class MilvusIndex:
         for r in self._call(lambda c: list(_pages(c, self.generation, len(self.clauses), ["vector"]))):
             out[int(r["row"])] = r["vector"]
         return out
-
-    def vectors_by_hash(self) -> dict[str, np.ndarray]:
-        vecs = self.vectors()
-        return {h: vecs[i] for i, h in enumerate(self.hashes)}
