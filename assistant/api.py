@@ -289,18 +289,8 @@ class Reindexer:
         s = self.settings
         try:
             target = self.assistant.target or target_of(s)
-            reason, stats, errors = index_mod.build_corpus(
-                Path(s.corpus_dir),
-                target,
-                self.assistant.embedder,
-                chunk_max_chars=s.chunk_max_chars,
-                force=True,
-                stop=self._stop,
-                timeout_s=s.document_timeout_s,
-                ann_threshold=s.ann_threshold,
-                hnsw_m=s.hnsw_m,
-                hnsw_ef_search=s.hnsw_ef_search,
-                batch_size=s.embed_batch_size,
+            reason, stats, errors = index_mod.build_from_settings(
+                s, embedder=self.assistant.embedder, target=target, force=True, stop=self._stop
             )
             self.assistant.swap_index(target.load())
             result = asdict(stats) if stats is not None else {}

@@ -38,7 +38,7 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | No
     from tqdm import tqdm
 
     from assistant.backends import target_of
-    from assistant.index import build_corpus
+    from assistant.index import build_from_settings
 
     target = target_of(settings)
     bars: dict[str, tqdm] = {}
@@ -65,20 +65,13 @@ def ensure_index(settings, quiet: bool = False, force: bool = False) -> str | No
 
     began = time.perf_counter()
     try:
-        reason, stats, errors = build_corpus(
-            settings.corpus_dir,
-            target,
-            _embedder(settings),
-            chunk_max_chars=settings.chunk_max_chars,
+        reason, stats, errors = build_from_settings(
+            settings,
+            target=target,
             force=force,
             progress=bar("embedding clauses", "clause"),
             chunk_progress=bar("chunking documents", "doc"),
             started=started,
-            timeout_s=settings.document_timeout_s,
-            ann_threshold=settings.ann_threshold,
-            hnsw_m=settings.hnsw_m,
-            hnsw_ef_search=settings.hnsw_ef_search,
-            batch_size=settings.embed_batch_size,
         )
     finally:
         for b in bars.values():

@@ -385,6 +385,28 @@ def build_corpus(
     return reason, stats, errors + list(stats.skipped)
 
 
+def build_from_settings(settings, embedder=None, target=None, force: bool = False, **hooks) -> tuple[str | None, BuildStats | None, list]:
+    """build_corpus with every option taken from `settings` (the one place the edges build from):
+    the target and embedder default to the configured ones; `hooks` are build_corpus's progress,
+    chunk_progress, started and stop."""
+    from assistant.backends import target_of
+    from assistant.embed import embedder_for
+
+    return build_corpus(
+        Path(settings.corpus_dir),
+        target if target is not None else target_of(settings),
+        embedder if embedder is not None else embedder_for(settings),
+        chunk_max_chars=settings.chunk_max_chars,
+        force=force,
+        timeout_s=settings.document_timeout_s,
+        ann_threshold=settings.ann_threshold,
+        hnsw_m=settings.hnsw_m,
+        hnsw_ef_search=settings.hnsw_ef_search,
+        batch_size=settings.embed_batch_size,
+        **hooks,
+    )
+
+
 def require_current(index_dir, corpus_hash: str, model: str, chunk_max_chars: int) -> None:
     """Raise StaleIndexError (or IndexMissingError) unless the index matches corpus and model."""
     reason = stale_reason(index_dir, corpus_hash, model, chunk_max_chars)
