@@ -138,11 +138,17 @@ def test_demo_page_embeds_widget(server, page):
     page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
     page.locator("#policy-assistant-widget .pa-input").fill("蓟州区对企业上市有什么支持？")
     page.locator("#policy-assistant-widget .pa-send").click()
-    page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]').last.wait_for()
+    answer = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]').last
+    answer.wait_for()
     page.screenshot(path=str(ARTIFACTS / "demo-page.png"))
-    # the session survives a reload (sessionStorage)
+    # 蓟州's plan grants listing rewards in 万元, each statement cited
+    text = answer.inner_text()
+    assert "万元" in text and answer.locator("button.cite").count() >= 1, text
+    # the session survives a reload (sessionStorage): the same answer is shown again
     page.reload()
-    page.locator("#policy-assistant-widget .pa-msg.pa-bot").first.wait_for(state="attached")
+    restored = page.locator("#policy-assistant-widget .pa-msg.pa-bot").last
+    restored.wait_for(state="attached")
+    assert "万元" in restored.text_content()
 
 
 def _wait_answers(page, n: int) -> None:
