@@ -430,7 +430,7 @@ def test_serve_cli_parses_and_prints_urls(monkeypatch, capsys, hash_settings):
 
 def test_followup_in_the_widget_cites_the_new_topic_first(client):
     # the widget's conversation: a 高企 question, then "那上市呢？" — the listing clause comes first now
-    first = client.post("/api/chat", json={"message": "我们公司刚评上高企，能拿多少钱？"}).json()
+    first = client.post("/api/chat", json={"message": "我们公司刚被认定为高企，能拿多少钱？"}).json()
     assert not first["refused"] and "高新技术企业" in first["citations"][0]["quote"]
     follow = client.post("/api/chat", json={"message": "那上市呢？", "session_id": first["session_id"]}).json()
     assert not follow["refused"]

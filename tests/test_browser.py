@@ -167,12 +167,12 @@ def _first_citation(page, answer) -> str:
 
 
 def test_widget_followup_cites_the_new_topic(server, page):
-    # "我们公司刚评上高企，能拿多少钱？" then "那上市呢？": the follow-up's first citation is the listing clause
+    # "我们公司刚被认定为高企，能拿多少钱？" then "那上市呢？": the follow-up's first citation is the listing clause
     page.goto(f"{server}/")
     page.locator("#policy-assistant-widget .pa-launcher").click()
     page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
     done = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]')
-    for n, message in enumerate(("我们公司刚评上高企，能拿多少钱？", "那上市呢？"), 1):
+    for n, message in enumerate(("我们公司刚被认定为高企，能拿多少钱？", "那上市呢？"), 1):
         page.locator("#policy-assistant-widget .pa-input").fill(message)
         page.locator("#policy-assistant-widget .pa-send").click()
         _wait_answers(page, n)
