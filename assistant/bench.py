@@ -339,12 +339,12 @@ def index_backends(backends: list[str], settings, corpus: Path | None = None, qu
     from assistant.backends import LocalTarget
     from assistant.backends.milvus import MilvusTarget
     from assistant.embed import embedder_for
-    from assistant.evaluate import _documents_from, load_questions
+    from assistant.evaluate import documents_from, load_questions
     from assistant.index import chunk_documents, embed_clauses, new_manifest, pipeline_hash
     from assistant.retrieve import Retriever
 
     embedder = embedder_for(settings)
-    docs = _documents_from(corpus, settings)
+    docs = documents_from(corpus, settings)
     t0 = time.perf_counter()
     chunked = chunk_documents(docs, settings.chunk_max_chars, timeout_s=settings.document_timeout_s)
     chunk_s = time.perf_counter() - t0
@@ -432,14 +432,14 @@ def run(sizes, out: Path, n_queries: int = 50, embedder_kind: str | None = None,
 
     from assistant.config import Settings
     from assistant.embed import embedder_for, make_embedder, onnx_cache_dir
-    from assistant.evaluate import _documents_from, _throwaway_index, load_questions
+    from assistant.evaluate import documents_from, load_questions, throwaway_index
 
     settings = settings or Settings()
     if embedder_kind:
         settings = settings.model_copy(update={"embedder": embedder_kind})
     embedder = embedder_for(settings)
     if settings.embedder == "hash":
-        index = _throwaway_index(_documents_from(None, settings), embedder)
+        index = throwaway_index(documents_from(None, settings), embedder)
     else:
         from assistant.cli import ensure_index
         from assistant.backends.local import PolicyIndex
