@@ -253,7 +253,7 @@ def test_a_stopped_build_keeps_the_old_index(hash_settings):
 
 
 def test_reindexer_stops_promptly_at_shutdown(hash_settings, slow_chunker):
-    from assistant.api import Reindexer
+    from assistant.library import Reindexer
     from assistant.pipeline import Assistant
 
     # Every document hangs and the limit is long: only the stop flag can end this re-index soon.
