@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("chat", "assistant.pipeline", "interactive conversation"),
         ("match", "assistant.pipeline", "政策匹配: the clauses that grant something to a company profile"),
         ("serve", "assistant.api", "start the web service"),
+        ("mcp", "assistant.api.mcp", "MCP server over stdio (for agents; HTTP is served at /mcp)"),
         ("eval", "assistant.evaluate", "evaluate on a test set"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),
     ):
