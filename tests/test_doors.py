@@ -249,6 +249,8 @@ def _stdio_client(settings):
 async def _exercise(client) -> None:
     """What every MCP transport must do: the five tools described in both languages, cited answers,
     refusals, documents as resources, and tool errors for bad arguments with the server still serving."""
+    from mcp.shared.exceptions import MCPError
+
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == TOOLS
     for t in tools.values():
@@ -290,42 +292,40 @@ async def _exercise(client) -> None:
         ("ask", {}, "question"),
         ("get_clause", {"clause_id": "no-such#1"}, "unknown clause"),
         ("match_policies", {"region": "区" * 61}, "region"),
+        ("match_policies", {"region": "不存在的地方", "profile": "国家高新技术企业"}, "不存在的地方"),
     ]
     for name, arguments, says in bad:
         result = await client.call_tool(name, arguments)
         assert result.is_error, (name, arguments)
         assert says in result.content[0].text, (name, arguments, result.content[0].text)
+    with pytest.raises(MCPError, match="unknown document"):
+        await client.read_resource("policy://documents/no-such-document")
     # still serving
     again = (await client.call_tool("ask", {"question": QUESTION})).structured_content
     assert again["citations"] == answer["citations"]
 
 
-def test_mcp_over_streamable_http(base_url):
+def _drive(client, work) -> None:
     async def run():
-        async with _http_client(base_url) as client:
-            await _exercise(client)
+        async with client as connected:
+            await work(connected)
 
     anyio.run(run)
+
+
+def test_mcp_over_streamable_http(base_url):
+    _drive(_http_client(base_url), _exercise)
 
 
 def test_mcp_over_http_needs_the_key(base_url):
     statuses: list[int] = []
-
-    async def run():
-        async with _http_client(base_url, key=None, statuses=statuses) as client:
-            await client.list_tools()
-
     with pytest.raises(BaseException):  # the client reports "Server returned an error response"
-        anyio.run(run)
+        _drive(_http_client(base_url, key=None, statuses=statuses), lambda client: client.list_tools())
     assert statuses and set(statuses) == {401}
 
 
 def test_mcp_over_stdio(settings):
-    async def run():
-        async with _stdio_client(settings) as client:
-            await _exercise(client)
-
-    anyio.run(run)
+    _drive(_stdio_client(settings), _exercise)
 
 
 def test_mcp_is_not_in_the_openapi_schema_but_v1_is(base_url):

@@ -51,18 +51,26 @@ def _tool_errors():
         raise ToolError(str(exc)) from exc
 
 
+Region = Annotated[
+    str | None, Field(max_length=MAX_REGION_CHARS, description="地区：市或区县名 / region: a city or district name")
+]
+OnlyCurrent = Annotated[bool, Field(description="只要仍在有效期内的文件 / only documents still in force")]
+
+
 def build_server(assistant, settings):
     """The MCPServer with the five tools and the document resources over `assistant`."""
     from mcp.server.mcpserver import MCPServer
 
-    limit = settings.max_message_chars
-    Text = Annotated[str, Field(min_length=1, max_length=limit), AfterValidator(_not_blank)]
-    Region = Annotated[
-        str | None,
-        Field(max_length=MAX_REGION_CHARS, description="地区，如“天津市”或区县名 / region, e.g. a city or district name"),
-    ]
     # WARNING: the SDK configures the root logger at this level when nothing else did (INFO floods uvicorn's output)
     server = MCPServer("policy-assistant", instructions=INSTRUCTIONS, log_level="WARNING")
+    _add_question_tools(server, assistant, settings.max_message_chars)
+    _add_library_tools(server, assistant)
+    return server
+
+
+def _add_question_tools(server, assistant, limit: int) -> None:
+    # The free-text limit is the REST API's (settings.max_message_chars), so it is built per server.
+    Text = Annotated[str, Field(min_length=1, max_length=limit), AfterValidator(_not_blank)]
 
     @server.tool(description=(
         "检索政策条款：按问题或关键词返回最相关的条款原文（混合检索）。"
@@ -72,7 +80,7 @@ def build_server(assistant, settings):
         query: Annotated[Text, Field(description="问题或关键词 / question or keywords")],
         k: Annotated[int, Field(ge=1, le=MAX_K, description="返回条数 / how many clauses")] = 5,
         region: Region = None,
-        only_current: Annotated[bool, Field(description="只要仍在有效期内的文件 / only documents still in force")] = False,
+        only_current: OnlyCurrent = False,
     ) -> dict[str, Any]:
         with _tool_errors():
             hits = assistant.search(
@@ -95,6 +103,26 @@ def build_server(assistant, settings):
         return {"text": answer_text(answer), **{k: record[k] for k in (
             "answer", "refused", "rewritten_query", "notice", "clarify", "citations", "related")}}
 
+    @server.tool(description=(
+        "政策匹配：根据企业注册地和情况（类型、资质、计划、规模），列出可申请的扶持条款及条件、原文。"
+        "Match policies: the clauses that grant something to a company like the profile in the region, "
+        "best fit first, each with its benefit, condition, quoted sentence and validity."
+    ))
+    def match_policies(
+        region: Annotated[
+            str | None, Field(max_length=MAX_REGION_CHARS, description="企业注册地 / where the company is registered")
+        ] = None,
+        profile: Annotated[
+            str | None, Field(max_length=limit, description="企业情况，自由文本 / free text: types, recognitions, plans")
+        ] = None,
+        only_current: OnlyCurrent = False,
+    ) -> dict[str, Any]:
+        with _tool_errors():
+            found = assistant.match(region or None, profile or None, only_current)
+        return {"matches": [m.to_dict() for m in found]}
+
+
+def _add_library_tools(server, assistant) -> None:
     @server.tool(description=(
         "按编号取一条条款原文及其所属文件（编号如 doc_id#三.(一)，来自检索或引用）。"
         "Get one clause by its id (from search hits or citations), with its document's metadata."
@@ -122,32 +150,12 @@ def build_server(assistant, settings):
             {**document_out(d, today), "uri": f"policy://documents/{d['doc_id']}"} for d in records
         ]}
 
-    @server.tool(description=(
-        "政策匹配：根据企业注册地和情况（类型、资质、计划、规模），列出可申请的扶持条款及条件、原文。"
-        "Match policies: the clauses that grant something to a company like the profile in the region, "
-        "best fit first, each with its benefit, condition, quoted sentence and validity."
-    ))
-    def match_policies(
-        region: Annotated[
-            str | None, Field(max_length=MAX_REGION_CHARS, description="企业注册地 / where the company is registered")
-        ] = None,
-        profile: Annotated[
-            str | None, Field(max_length=limit, description="企业情况，自由文本 / free text: types, recognitions, plans")
-        ] = None,
-        only_current: Annotated[bool, Field(description="只要仍在有效期内的文件 / only documents in force")] = False,
-    ) -> dict[str, Any]:
-        with _tool_errors():
-            found = assistant.match(region or None, profile or None, only_current)
-        return {"matches": [m.to_dict() for m in found]}
-
     @server.resource(
         "policy://documents/{doc_id}", mime_type="text/markdown",
         description="一份政策文件的全文（按条款）/ a policy document, clause by clause",
     )
     def document(doc_id: str) -> str:
         return _document_text(assistant, doc_id)
-
-    return server
 
 
 def _document_text(assistant, doc_id: str) -> str:
