@@ -28,17 +28,19 @@ _START_S = 60.0
 
 
 def document_clauses(doc: Document, chunk_max_chars: int = 600) -> list[Clause]:
-    """The clauses of one document with their facts: the unit of work a worker runs."""
+    """The clauses of one document with their facts and rules: the unit of work a worker runs."""
     from assistant.chunk import split
+    from assistant.conditions import attach_rules
     from assistant.facts import attach_facts
 
-    return [attach_facts(c) for c in split(doc, max_chars=chunk_max_chars)]
+    return [attach_rules(attach_facts(c)) for c in split(doc, max_chars=chunk_max_chars)]
 
 
 def _serve(conn) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import assistant.chunk  # noqa: F401  (imported before "ready", so the time limit covers only work)
+    import assistant.conditions  # noqa: F401
     import assistant.facts  # noqa: F401
 
     conn.send(("ready", None))

@@ -230,3 +230,14 @@ def applies_in(clause_region: str, locations: Iterable[str]) -> bool:
     the region is that place or one containing it (a city's policy covers its districts). A clause of
     a place inside it does not (a 蓟州 grant is not a 天津 company's), nor one stating no region."""
     return bool(clause_region) and any(loc.startswith(clause_region) for loc in locations)
+
+
+@lru_cache(maxsize=None)
+def read_rows(name: str) -> tuple[tuple[str, ...], ...]:
+    """A tab-separated data file of any number of columns: one tuple of stripped cells a line."""
+    raw = resources.files("assistant.data").joinpath(name).read_text(encoding="utf-8")
+    return tuple(
+        tuple(cell.strip() for cell in line.split("\t"))
+        for line in raw.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
