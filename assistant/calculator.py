@@ -405,7 +405,8 @@ class Evaluation:
             return "unknown"
         if len(unmet) == 1 and unmet[0].kind != "industry":
             met_other = any(c.status == "met" for c in self.conditions)
-            if unmet[0].kind in ("threshold", "time") or met_other:
+            by_size = unmet[0].kind == "tiers" and self.rule.benefit.tiers[0].condition.kind == "threshold"
+            if unmet[0].kind in ("threshold", "time") or by_size or met_other:
                 return "near_miss"
         return "no"
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from assistant.facts import beneficiary_before, extract
 from assistant.schema import Benefit, Clause, Condition, Rule, Tier
-from assistant.vocab import read_rows
+from assistant.vocab import read_rows, words
 
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+")
 _PHRASE_END = "，,：:"
@@ -33,7 +33,8 @@ _BEFORE = (
     ("<=", ("不超过", "不高于", "不大于", "不多于", "最高", "最多")),
     ("<", ("未达到", "不足", "低于", "少于", "小于", "未满", "不满")),
 )
-_AFTER = re.compile(r"\s*(?P<incl>[（(](?:含|不含)(?:本数)?[)）])?\s*(?P<word>及以上|以上|及以下|以下|以内|之内)?")
+_AFTER = re.compile(r"\s*(?P<incl>[（(](?:含|不含)(?:本数)?[)）])?\s*(?P<word>及以上|以上|及以下|以下|以内|之内)?"
+                    r"(?P<incl2>[（(](?:含|不含)(?:本数)?[)）])?")
 _NEUTRAL = ("在", "为", "是", "达")
 _GRANT_NOUN = re.compile(r"奖励|补助|资助|补贴|奖补|贴息|扶持资金|资金支持|补偿|返还")
 _UNSPECIFIED = re.compile(r"给予[^，,。；;]{0,12}?(?:奖励|补助|资助|补贴|奖补|贴息|支持)")
@@ -42,6 +43,7 @@ _PERCENT_GRANT = re.compile(r"\s*的?(?:比例)?(?:给予)?(?:资金)?(?:奖励|
 _LIST_SEP = re.compile(r"\s*[、和及与]\s*")
 _ADDITIVE = re.compile(r"\s*(?:的)?基础上")
 _LEVEL = re.compile(r"国家级|省级|市级|区级|县级")
+_EACH = ("count", "years", "months")  # 每个企业, 每家, 每年: each one, not a quantity multiplied
 _LEAD = "并且和及或与其的对在于经被由"
 _DATE = re.compile(r"\d{4}年(?:\d{1,2}月)?(?:\d{1,2}日)?(?:以后|以来|以前|之后|之前|后|前|起)?")
 
@@ -176,8 +178,8 @@ def _comparator(sentence: str, tok: _Token) -> str:
             op = reading
             break
     m = _AFTER.match(sentence, tok.end)
-    tok.cond_end = m.end() if m.group("word") or m.group("incl") else tok.end
-    word, incl = m.group("word") or "", m.group("incl") or ""
+    tok.cond_end = m.end() if m.group("word") or m.group("incl") or m.group("incl2") else tok.end
+    word, incl = m.group("word") or "", (m.group("incl") or "") + (m.group("incl2") or "")
     if word:
         op = ">=" if "上" in word else "<="
     if op and "不含" in incl:
@@ -204,7 +206,7 @@ def _name(sentence: str, tok: _Token, floor: int) -> str:
             if at >= 0 and (best is None or at + len(w) > best[0]):
                 best = (at + len(w), q.name, at)
         if best:
-            tok.cond_start = lo + best[2] if window is near else tok.start - len(window) + best[2]
+            tok.cond_start = lo + best[2] if window is near else lo
             return best[1]
     written = near.rstrip()
     for _, words in _BEFORE:
@@ -213,36 +215,48 @@ def _name(sentence: str, tok: _Token, floor: int) -> str:
     for w in _NEUTRAL:
         written = written.removesuffix(w)
     run = re.search(r"[\u4e00-\u9fff“”]{1,12}$", written)
-    name = run.group(0).lstrip(_LEAD) if run else ""
-    tok.cond_start = tok.start - len(near) + (run.start() if run else len(near))
+    name = re.split(r"[且并和及]", run.group(0))[-1].lstrip(_LEAD) if run else ""  # 正常经营 of 创办企业且正常经营
+    tok.cond_start = lo + (run.start() if run else len(near))
     return name
 
 
 def _per(sentence: str, tok: _Token) -> str:
-    """The unit a money amount is per (每吨标准煤给予240元 → 吨标准煤; 每人500元 → 人), or ""."""
+    """The unit a money amount is per (每吨标准煤给予240元 → 吨标准煤; 每人每年1000元 → 人), or ""."""
     if tok.per:
         return tok.per
     lo = _phrase_start(sentence, tok.start)
-    at = sentence.rfind("每", lo, tok.start)
-    if at < 0:
-        return ""
-    rest = sentence[at + 1 : tok.start]
-    for name in sorted(units(), key=len, reverse=True):
-        if rest.startswith(name):
-            return name
-    return ""
+    found = []
+    at = sentence.find("每", lo, tok.start)
+    while at >= 0:
+        rest = sentence[at + 1 : tok.start]
+        unit = next((n for n in sorted(units(), key=len, reverse=True) if rest.startswith(n)), "")
+        if unit:
+            found.append(unit)
+        at = sentence.find("每", at + 1, tok.start)
+    # 每人每年: what is counted is the person; a period (年, 月) is only how often
+    counted = [u for u in found if units()[u].dimension not in ("years", "months")]
+    return (counted or found or [""])[0]
+
+
+def _parenthetical(sentence: str, pos: int) -> bool:
+    # "（粤东粤西粤北地区为20人以上）": an exception for some places, not the rule's own threshold
+    before = sentence[:pos]
+    return before.count("（") + before.count("(") > before.count("）") + before.count(")")
 
 
 def _roles(sentence: str, toks: list[_Token]) -> None:
     floor = 0
     for tok in toks:
         op = _comparator(sentence, tok)
+        if _parenthetical(sentence, tok.start):
+            continue
         phrase = sentence[_phrase_start(sentence, tok.start) : tok.start]
+        granting = bool(_GRANT_NOUN.search(phrase) or "给予" in phrase or _CAP_WORDS.search(phrase))
         if tok.dimension == "money":
-            name = _name(sentence, tok, floor) if op else ""
-            known = name in quantities() and not _GRANT_NOUN.search(name)
-            if op and known or op in (">=", ">") and not _GRANT_NOUN.search(phrase):
-                tok.role, tok.op, tok.name = "threshold", op, name
+            if op in ("<=", "<") and granting:
+                tok.role = "cap"  # 同一企业补贴金额不超过300万元, 给予不超过10万元的一次性奖补
+            elif op and not granting:
+                tok.role, tok.op, tok.name = "threshold", op, _name(sentence, tok, floor)
             elif op in ("<=", "<") or _CAP_WORDS.search(phrase):
                 tok.role = "cap"
             elif _granted(sentence, tok):
@@ -323,12 +337,18 @@ def _sentence_rules(sentence: str, last_names: dict[str, str]) -> list[_Draft]:
     caps = [t for t in toks if t.role == "cap"]
     if not groups:
         grant = _UNSPECIFIED.search(sentence)
-        if caps and (grant or _GRANT_NOUN.search(sentence[_phrase_start(sentence, caps[0].start) : caps[0].end])):
-            at = grant.start() if grant else caps[0].start
-            groups = [[_Token(at, caps[0].end, "money", caps[0].low, caps[0].high, caps[0].unit, role="upto")]]
+        around = sentence[_phrase_start(sentence, _phrase_start(sentence, caps[0].start) - 1) : _phrase_end(sentence, caps[0].end)] if caps else ""
+        if caps and _GRANT_NOUN.search(around):
+            cap = caps[0]
+            per = _per(sentence, cap)
+            # 按每人不超过1000元: a rate at most so much; 最高不超过50万元: an amount up to a cap
+            role = "amount" if per and units()[per].dimension not in _EACH else "upto"
+            at = grant.start() if grant and grant.start() < cap.start else _phrase_start(sentence, cap.start)
+            groups = [[_Token(at, cap.end, "money", cap.low, cap.high, cap.unit, per, role=role)]]
             caps = caps[1:]
         elif grant and beneficiary_before(sentence, grant.start()):
             groups = [[_Token(grant.start(), grant.end(), "", 0, 0, "", role="grant")]]
+            caps = []  # a ceiling here is of something else (a loan), not of this grant
         else:
             return []
     drafts = []
@@ -359,7 +379,8 @@ def _draft(sentence: str, lo: int, hi: int, group: list[_Token], thresholds: lis
                   for t in thresholds]
     span = sentence[lo:hi]
     conditions += _time_conditions(span)
-    has_quantity = bool(thresholds) or first.role == "percent" or bool(_per(sentence, first))
+    per = _per(sentence, first)
+    has_quantity = bool(thresholds) or first.role == "percent" or bool(per) and units()[per].dimension not in _EACH
     benefit, subject_done = _benefit(sentence, lo, group, thresholds, caps, subject)
     if not subject_done:
         if not subject and first.role in ("amount", "upto"):
@@ -367,6 +388,9 @@ def _draft(sentence: str, lo: int, hi: int, group: list[_Token], thresholds: lis
         if not subject:  # a 对… phrase too long for facts' beneficiary: keep it whole, as a scope
             at = sentence.find("对", lo, first.start)
             subject = sentence[at + 1 : _phrase_end(sentence, at)].strip() if at >= 0 else ""
+        for c in conditions:  # the thresholds are conditions already; what is left says who
+            subject = subject.replace(c.text, "")
+        subject = re.sub(r"[（(][^（()）]*[)）]", "", subject).strip("、，, ")
         conditions += _subject_conditions(subject, keep_scope=not has_quantity)
     additive = bool(_ADDITIVE.match(sentence, group[-1].end)) and first.role == "amount"
     start = min([lo, *(t.cond_start for t in thresholds)])
@@ -399,7 +423,7 @@ def _benefit(sentence, lo, group, thresholds, caps, subject) -> tuple[Benefit, b
         return _list_benefit(sentence, lo, group, subject, cap, cap_text)
     per = _per(sentence, first)
     unit = units().get(per)
-    if unit and unit.dimension != "count":
+    if unit and unit.dimension not in _EACH:
         name = next((t.name for t in thresholds if t.dimension == unit.dimension and t.name), "")
         name = name or _named_in(sentence, unit.dimension) or f"{per}数"
         at = sentence.rfind("每", _phrase_start(sentence, first.start), first.start)
@@ -464,7 +488,10 @@ def _subject_conditions(subject: str, keep_scope: bool) -> list[Condition]:
         canon = next(c for w, c, _ in industries() if w == word)
         out.append(Condition("industry", word, canon))
     cond = _subject_condition(subject)
-    if cond is not None and (cond.kind == "subject" or keep_scope):
+    # with a quantity to go by, only a named recognition (国家高新技术企业) is kept as well; the
+    # words around it (员工制企业, 实施的节能改造项目) restate what the quantity already tests
+    named = cond is not None and any(w in cond.text for w in words("enterprise_types.txt"))
+    if cond is not None and (keep_scope or named):
         out.append(cond)
     return out
 
@@ -481,7 +508,7 @@ def _subject_condition(subject: str) -> Condition | None:
     date = _DATE.match(core.strip().lstrip(_LEAD))
     if date:
         core = core.strip().lstrip(_LEAD)[date.end() :]
-    core = core.strip().lstrip(_LEAD).removesuffix("的")
+    core = re.sub(r"^每(?:个|家|户)?", "", core.strip().lstrip(_LEAD)).removesuffix("的")
     bare = re.sub(r"[“”\"']", "", core)
     generic = condition_words().get("generic", ())
     if not bare or bare in generic or len(bare) < 2:
@@ -500,8 +527,6 @@ def _subject_condition(subject: str) -> Condition | None:
 
 
 def _names_enterprise(text: str) -> bool:
-    from assistant.vocab import words
-
     if any(w in text for w in words("enterprise_types.txt")):
         return True
     return text.endswith(("企业", "单位", "机构", "公司", "奖", "商标", "称号", "老字号", "产品")) and not text.endswith("项目")

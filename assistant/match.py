@@ -208,3 +208,26 @@ def _order(ev: Evaluation, group: str) -> tuple:
     if group == "unknown":
         return (1, unknown, figure, -ev.value())
     return (2, 0 if ev.unmet[0].kind == "threshold" else 1, figure, -ev.value())
+
+
+_MARKS = {"met": "✓", "unmet": "✗", "unknown": "?"}
+_HEADINGS = {"eligible": "符合条件", "unknown": "待确认", "near_miss": "差一项"}
+
+
+def format_report(report: MatchReport) -> str:
+    """A calculated match for a terminal: each rule's checklist, estimate and question, then the unused facts."""
+    if not report.matches:
+        return "没有找到适用于该企业的支持条款。"
+    out = []
+    for i, m in enumerate(report.matches, 1):
+        est = (m.estimate or {}).get("formula", "未定金额")
+        out.append(f"{i}. [{_HEADINGS.get(m.group, m.group)}] {est}  《{m.doc_title}》 {m.section} ({m.clause_id})")
+        out += [f"   {_MARKS[c.status]} {c.text}：{c.why}" for c in m.conditions]
+        if m.question:
+            out.append(f"   问：{m.question}")
+        if m.missing:
+            out.append(f"   尚缺：{m.missing}")
+        out.append(f"   “{m.quote}”")
+    if report.unused:
+        out.append("未用到的信息：" + "、".join(report.unused))
+    return "\n".join(out)
