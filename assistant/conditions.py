@@ -15,6 +15,7 @@ pattern is linear: a number starts where a digit run starts, alternations are li
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
@@ -157,8 +158,11 @@ def _tokens(sentence: str) -> list[_Token]:
             per = known
         factor = units().get(unit, Unit(unit, "money", 1, unit)).factor
         toks.append(_Token(at, end, "money", f.low * factor, f.high * factor, unit, per, payer=f.payer))
+    money, k = list(toks), 0  # both in text order: one walk finds the amounts a quantity overlaps
     for m in _quantity_pattern().finditer(sentence):
-        if any(t.start < m.end() and m.start() < t.end for t in toks):
+        while k < len(money) and money[k].end <= m.start():
+            k += 1
+        if k < len(money) and money[k].start < m.end():
             continue
         unit = units()[m.group("unit")]
         num = m.group("num")
@@ -189,8 +193,12 @@ def _comparator(sentence: str, tok: _Token) -> str:
     return op
 
 
+_REACH = 160  # how far back a phrase is looked for: a clause is shorter, a run-on text is not rescanned
+
+
 def _phrase_start(sentence: str, pos: int, floor: int = 0) -> int:
-    return max(floor, max(sentence.rfind(p, 0, pos) for p in _PHRASE_END) + 1)
+    lo = max(floor, pos - _REACH)
+    return max(lo, max(sentence.rfind(p, lo, pos) for p in _PHRASE_END) + 1)
 
 
 def _name(sentence: str, tok: _Token, floor: int) -> str:
@@ -224,7 +232,7 @@ def _per(sentence: str, tok: _Token) -> str:
     """The unit a money amount is per (每吨标准煤给予240元 → 吨标准煤; 每人每年1000元 → 人), or ""."""
     if tok.per:
         return tok.per
-    lo = _phrase_start(sentence, tok.start)
+    lo = max(_phrase_start(sentence, tok.start), tok.start - 24)
     found = []
     at = sentence.find("每", lo, tok.start)
     while at >= 0:
@@ -238,18 +246,23 @@ def _per(sentence: str, tok: _Token) -> str:
     return (counted or found or [""])[0]
 
 
-def _parenthetical(sentence: str, pos: int) -> bool:
-    # "（粤东粤西粤北地区为20人以上）": an exception for some places, not the rule's own threshold
-    before = sentence[:pos]
-    return before.count("（") + before.count("(") > before.count("）") + before.count(")")
+def _depths(sentence: str, toks: list[_Token]) -> list[int]:
+    """How many brackets are open at each token (tokens in text order; one walk over the text)."""
+    out, depth, pos = [], 0, 0
+    for tok in toks:
+        part = sentence[pos : tok.start]
+        depth += part.count("（") + part.count("(") - part.count("）") - part.count(")")
+        out.append(depth)
+        pos = max(pos, tok.start)
+    return out
 
 
 def _roles(sentence: str, toks: list[_Token]) -> None:
     floor = 0
-    for tok in toks:
+    for tok, depth in zip(toks, _depths(sentence, toks)):
         op = _comparator(sentence, tok)
-        if _parenthetical(sentence, tok.start):
-            continue
+        if depth > 0:
+            continue  # "（粤东粤西粤北地区为20人以上）": an exception for some places, not the rule's threshold
         phrase = sentence[_phrase_start(sentence, tok.start) : tok.start]
         granting = bool(_GRANT_NOUN.search(phrase) or "给予" in phrase or _CAP_WORDS.search(phrase))
         if tok.dimension == "money":
@@ -353,23 +366,30 @@ def _sentence_rules(sentence: str, last_names: dict[str, str]) -> list[_Draft]:
             return []
     drafts = []
     lo = 0
+    thresholds = [t for t in toks if t.role == "threshold"]
+    cap_starts, thr_starts = [c.start for c in caps], [t.start for t in thresholds]
     for i, group in enumerate(groups):
-        end = group[-1].end
-        hi = len(sentence) if i == len(groups) - 1 else _next_phrase(sentence, end)
-        mine = [c for c in caps if (c.start >= lo or i == 0) and (c.start < hi or i == len(groups) - 1)]
-        drafts.append(_draft(sentence, lo, hi, group, [t for t in toks if t.role == "threshold" and lo <= t.start < hi], mine))
+        last = i == len(groups) - 1
+        hi = len(sentence) if last else _next_phrase(sentence, group[-1].end)
+        # a cap or threshold belongs to the group whose span holds it (the first and last take the rest)
+        mine = _within(caps, cap_starts, 0 if i == 0 else lo, len(sentence) if last else hi)
+        drafts.append(_draft(sentence, lo, hi, group, _within(thresholds, thr_starts, lo, hi), mine))
         lo = hi
     return drafts
 
 
+def _within(toks: list[_Token], starts: list[int], lo: int, hi: int) -> list[_Token]:
+    return toks[bisect.bisect_left(starts, lo) : bisect.bisect_left(starts, hi)]
+
+
 def _phrase_end(sentence: str, pos: int) -> int:
-    ends = [i for i in (sentence.find(p, pos) for p in _PHRASE_END) if i >= 0]
-    return min(ends) if ends else len(sentence.rstrip())
+    ends = [i for i in (sentence.find(p, pos, pos + _REACH) for p in _PHRASE_END) if i >= 0]
+    return min(ends) if ends else min(len(sentence.rstrip()), pos + _REACH)
 
 
 def _next_phrase(sentence: str, pos: int) -> int:
-    ends = [i for i in (sentence.find(p, pos) for p in _PHRASE_END) if i >= 0]
-    return min(ends) + 1 if ends else len(sentence)
+    ends = [i for i in (sentence.find(p, pos, pos + _REACH) for p in _PHRASE_END) if i >= 0]
+    return min(ends) + 1 if ends else min(len(sentence), pos + _REACH)
 
 
 def _draft(sentence: str, lo: int, hi: int, group: list[_Token], thresholds: list[_Token], caps: list[_Token]) -> _Draft:
@@ -437,7 +457,7 @@ def _benefit(sentence, lo, group, thresholds, caps, subject) -> tuple[Benefit, b
 def _list_benefit(sentence, lo, group, subject, cap, cap_text) -> tuple[Benefit, bool]:
     # "对A、B、C，分别奖励75万元、50万元、5万元": the n-th amount is the n-th subject's
     text = sentence[group[0].start : group[-1].end]
-    items = [s for s in re.split(r"[、]|和(?=[^、]*$)", subject) if s.strip()] if subject else []
+    items = [s for s in re.split(r"[、]|和(?=[^、]*$)", subject[:_REACH]) if s.strip()] if subject else []
     if "分别" in sentence[lo : group[0].start] and len(items) == len(group):
         tiers = tuple(Tier(_subject_condition(item) or Condition("scope", item.strip(), item.strip()), t.low, t.high)
                       for item, t in zip(items, group))
@@ -468,7 +488,7 @@ def _time_conditions(span: str) -> list[Condition]:
     return []
 
 
-def _leading_subject(sentence: str, lo: int, start: int) -> str:
+def _leading_subject(sentence: str, lo: int, start: int) -> str:  # noqa: D103
     # "中国质量奖、地理标志保护产品…一次性奖励20万元": with no 对, the noun list leading the phrase
     head = sentence[_phrase_start(sentence, start, lo) : start]
     head = re.sub(r"^\s*(?:即|其中)?[：:]?", "", head)
