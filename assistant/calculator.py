@@ -288,20 +288,32 @@ def _levels(text: str) -> set[str]:
     return set(_LEVEL.findall(text))
 
 
+@lru_cache(maxsize=1)
+def _recognitions() -> frozenset[str]:
+    # what a company can be (types, recognitions, listings), not what a policy is about (topics: 商标, 专利)
+    names = [unquoted(expand_aliases(w)).lower() for f in ("enterprise_types.txt", "listing_venues.txt") for w in words(f)]
+    return frozenset([*names, *(expand_aliases(a) for a in _ACTIONS)])
+
+
+def _recognised(text: str) -> set[str]:
+    return {t for t in profile_terms(text) if t in _recognitions()}
+
+
 def subject_met(cond: Condition, qualification: str) -> bool:
     """Whether one qualification of the profile is what a subject condition names."""
     options = cond.options or (cond.name,)
     for option in options:
-        want = profile_terms(option)
-        have = profile_terms(qualification)
+        want = _recognised(option) if cond.kind == "subject" else set()
+        have = _recognised(qualification)
         levels, held = _levels(option), _levels(qualification)
         if levels and held and not levels & held:
             continue
         if want and set(want) & set(have):
             return True
         a, b = form(option), form(qualification)
+        whole = a if cond.options else form(cond.text)  # the words as written, industry words included
         core = re.sub(r"^(?:通过|获得|获评|被评为|认定为|成为)|(?:的)?(?:企业|单位)$", "", b)
-        if len(core) >= 2 and (core in a or len(a) >= 2 and a in b):
+        if len(core) >= 2 and (core in a or core in whole or len(a) >= 2 and a in b):
             return True
     return False
 
@@ -404,7 +416,7 @@ class Evaluation:
         if not unmet:
             return "unknown"
         if len(unmet) == 1 and unmet[0].kind != "industry":
-            met_other = any(c.status == "met" for c in self.conditions)
+            met_other = any(c.status == "met" and c.kind != "time" for c in self.conditions)
             by_size = unmet[0].kind == "tiers" and self.rule.benefit.tiers[0].condition.kind == "threshold"
             if unmet[0].kind in ("threshold", "time") or by_size or met_other:
                 return "near_miss"

@@ -399,8 +399,6 @@ def _draft(sentence: str, lo: int, hi: int, group: list[_Token], thresholds: lis
                   for t in thresholds]
     span = sentence[lo:hi]
     conditions += _time_conditions(span)
-    per = _per(sentence, first)
-    has_quantity = bool(thresholds) or first.role == "percent" or bool(per) and units()[per].dimension not in _EACH
     benefit, subject_done = _benefit(sentence, lo, group, thresholds, caps, subject)
     if not subject_done:
         if not subject and first.role in ("amount", "upto"):
@@ -410,8 +408,9 @@ def _draft(sentence: str, lo: int, hi: int, group: list[_Token], thresholds: lis
             subject = sentence[at + 1 : _phrase_end(sentence, at)].strip() if at >= 0 else ""
         for c in conditions:  # the thresholds are conditions already; what is left says who
             subject = subject.replace(c.text, "")
-        subject = re.sub(r"[（(][^（()）]*[)）]", "", subject).strip("、，, ")
-        conditions += _subject_conditions(subject, keep_scope=not has_quantity)
+        subject = re.sub(r"[（(][^（()）]*[)）]", "", subject).strip("、，, ").lstrip(_LEAD)
+        names = [t.name for t in thresholds] + [benefit.quantity]
+        conditions += _subject_conditions(subject, names)
     additive = bool(_ADDITIVE.match(sentence, group[-1].end)) and first.role == "amount"
     start = min([lo, *(t.cond_start for t in thresholds)])
     end = max([_phrase_end(sentence, group[-1].end), *(c.end for c in caps)])
@@ -496,7 +495,12 @@ def _leading_subject(sentence: str, lo: int, start: int) -> str:  # noqa: D103
     return head.strip() if "、" in head or head.endswith(("奖", "商标", "称号", "产品", "企业")) else ""
 
 
-def _subject_conditions(subject: str, keep_scope: bool) -> list[Condition]:
+def _restates(text: str, names: list[str]) -> bool:
+    # "实施的节能改造项目" beside a threshold on 节能量: the quantity already tests it
+    return any(name and any(name[i : i + 2] in text for i in range(len(name) - 1)) for name in names)
+
+
+def _subject_conditions(subject: str, names: list[str]) -> list[Condition]:
     """Industry and qualification conditions of a 对… phrase."""
     if not subject:
         return []
@@ -508,10 +512,10 @@ def _subject_conditions(subject: str, keep_scope: bool) -> list[Condition]:
         canon = next(c for w, c, _ in industries() if w == word)
         out.append(Condition("industry", word, canon))
     cond = _subject_condition(subject)
-    # with a quantity to go by, only a named recognition (国家高新技术企业) is kept as well; the
-    # words around it (员工制企业, 实施的节能改造项目) restate what the quantity already tests
+    # a named recognition (国家高新技术企业) is always a condition; other words are, unless they
+    # restate what a quantity of the rule already tests (实施的节能改造项目 beside 节能量)
     named = cond is not None and any(w in cond.text for w in words("enterprise_types.txt"))
-    if cond is not None and (keep_scope or named):
+    if cond is not None and (named or not _restates(cond.name, names)):
         out.append(cond)
     return out
 

@@ -204,19 +204,25 @@ def test_rent_share():
 
 
 def test_housekeeping_headcount_threshold_and_industry():
-    ev = _eval(GUANGDONG_HOUSEKEEPING, {"industry": "家政服务", "quantities": {"在岗人数": "40人"}})
+    firm = {"industry": "家政服务", "qualifications": ["员工制家政服务企业"]}
+    ev = _eval(GUANGDONG_HOUSEKEEPING, {**firm, "quantities": {"在岗人数": "40人"}})
     assert ev.eligible and ev.estimate["amount_yuan"] == 40_000
+    # the grant is for 员工制 firms: a profile that does not say so is asked
+    unsaid = _eval(GUANGDONG_HOUSEKEEPING, {"industry": "家政服务", "quantities": {"在岗人数": "40人"}})
+    assert unsaid.eligible is None and "员工制" in unsaid.question
     # the parenthetical 20人 is for other places: it is no second threshold of the rule
     assert sum(c.kind == "threshold" for c in ev.conditions) == 1
-    near = _eval(GUANGDONG_HOUSEKEEPING, {"industry": "家政服务", "quantities": {"在岗人数": "25人"}})
+    near = _eval(GUANGDONG_HOUSEKEEPING, {**firm, "quantities": {"在岗人数": "25人"}})
     assert near.eligible is False and near.group == "near_miss"
-    other = _eval(GUANGDONG_HOUSEKEEPING, {"industry": "制造业", "quantities": {"在岗人数": "40人"}})
+    other = _eval(GUANGDONG_HOUSEKEEPING, {**firm, "industry": "制造业", "quantities": {"在岗人数": "40人"}})
     assert other.eligible is False
 
 
 def test_per_head_at_most():
     ev = _eval(GUANGDONG_HIRING, {"quantities": {"新招用员工": "30人"}})
     assert ev.rule.benefit.kind == "rate" and ev.estimate["amount_yuan"] == 30_000
+    # only for firms producing or delivering epidemic supplies: that scope is asked, not assumed
+    assert ev.eligible is None and "急需物资" in ev.question
 
 
 def test_voucher_share_of_contract():
