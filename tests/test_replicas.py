@@ -1,5 +1,6 @@
-"""Several replicas: two service processes (`python -m assistant serve`) over one PostgreSQL and one
-index folder, each with a data folder of its own, so nothing they share goes through SQLite."""
+"""Several replicas: two service processes (uvicorn over `assistant.api:app_factory`, as `serve
+--workers N` runs it) over one PostgreSQL and one index folder, each with a data folder of its own, so
+nothing they share goes through SQLite."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _free_port() -> int:
 
 
 class Replica:
-    """One `serve` process on a free localhost port; its output kept in a log file for failures."""
+    """One service process on a free localhost port; its output kept in a log file for failures."""
 
     def __init__(self, name: str, env: dict, folder):
         self.port = _free_port()
@@ -39,7 +40,8 @@ class Replica:
         self.log = folder / f"{name}.log"
         with open(self.log, "w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "uvicorn", "assistant.api:app_factory", "--factory", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--log-level", "warning"],
                 env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
             )
 
