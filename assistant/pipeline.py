@@ -63,6 +63,11 @@ class Assistant:
     def _retrying(self, work):
         """Run work(index, retriever); when another process re-indexed and dropped the generation the
         index was bound to (IndexSwappedError), load the current one and run it once more."""
+        replaced = getattr(self.target, "replaced", None)  # FAISS: a folder another replica swapped
+        if replaced is not None and replaced(self.index):
+            with self._lock:
+                if replaced(self.index):
+                    self.swap_index(self.target.load())
         with self._lock:
             index, retriever = self.index, self.retriever
         try:
