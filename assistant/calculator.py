@@ -15,10 +15,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from assistant.conditions import canonical_quantity, condition_words, industries, quantities, units
 from assistant.schema import Benefit, Condition, FactsError, Rule
 from assistant.text import expand_aliases, match_form
-from assistant.vocab import words
+from assistant.vocab import canonical_quantity, condition_words, industries, quantities, units, words
 
 _ACTIONS = ("上市", "挂牌", "股份制改造", "股改")
 _LEVEL = re.compile(r"国家级|省级|市级|区级|县级")

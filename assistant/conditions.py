@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from assistant.facts import beneficiary_before, extract
 from assistant.schema import Benefit, Clause, Condition, Rule, Tier
-from assistant.vocab import read_rows, words
+from assistant.vocab import Unit, canonical_quantity, condition_words, industries, quantities, units, words, wordings
 
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+")
 _PHRASE_END = "，,：:"
@@ -47,70 +47,6 @@ _LEVEL = re.compile(r"国家级|省级|市级|区级|县级")
 _EACH = ("count", "years", "months")  # 每个企业, 每家, 每年: each one, not a quantity multiplied
 _LEAD = "并且和及或与其的对在于经被由"
 _DATE = re.compile(r"\d{4}年(?:\d{1,2}月)?(?:\d{1,2}日)?(?:以后|以来|以前|之后|之前|后|前|起)?")
-
-
-# -- vocabulary -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Unit:
-    name: str
-    dimension: str
-    factor: float  # how many base units one is
-    short: str  # as shown in a formula
-
-
-@lru_cache(maxsize=1)
-def units() -> dict[str, Unit]:
-    """Every unit the calculator knows (data/units.tsv), by its written form."""
-    return {r[0]: Unit(r[0], r[1], float(r[2]), r[3] if len(r) > 3 else r[0]) for r in read_rows("units.tsv")}
-
-
-@dataclass(frozen=True)
-class Quantity:
-    name: str  # canonical
-    dimension: str
-    field: str  # the profile field that states it ("" when only `quantities` can)
-    wordings: tuple[str, ...]
-
-
-@lru_cache(maxsize=1)
-def quantities() -> dict[str, Quantity]:
-    """The quantities policies set thresholds on (data/quantities.tsv), by canonical name."""
-    out = {}
-    for r in read_rows("quantities.tsv"):
-        wordings = tuple(w for w in (r[3].split("|") if len(r) > 3 else ()) if w)
-        out[r[0]] = Quantity(r[0], r[1], "" if r[2] == "-" else r[2], tuple(dict.fromkeys((r[0], *wordings))))
-    return out
-
-
-@lru_cache(maxsize=1)
-def _wordings() -> tuple[tuple[str, Quantity], ...]:
-    pairs = [(w, q) for q in quantities().values() for w in q.wordings]
-    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
-
-
-def canonical_quantity(name: str, dimension: str = "") -> str:
-    """The canonical name of a quantity as worded (节约能源量 → 节能量); the wording itself when unknown."""
-    name = name.strip()
-    for w, q in _wordings():
-        if (not dimension or q.dimension == dimension) and (w == name or (len(w) >= 2 and w in name)):
-            return q.name
-    return name
-
-
-@lru_cache(maxsize=1)
-def condition_words() -> dict[str, tuple[str, ...]]:
-    """data/condition_words.tsv by kind (recent, generic, ignore), longest first."""
-    out: dict[str, list[str]] = {}
-    for kind, word, *_ in read_rows("condition_words.tsv"):
-        out.setdefault(kind, []).append(word)
-    return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in out.items()}
-
-
-@lru_cache(maxsize=1)
-def industries() -> tuple[tuple[str, str, str], ...]:
-    """(wording, canonical, wider industry or "") of data/industries.tsv, longest wording first."""
-    rows = [(r[0], r[1], "" if len(r) < 3 or r[2] == "-" else r[2]) for r in read_rows("industries.tsv")]
-    return tuple(sorted(rows, key=lambda r: -len(r[0])))
 
 
 @lru_cache(maxsize=1)
@@ -207,7 +143,7 @@ def _name(sentence: str, tok: _Token, floor: int) -> str:
     near = sentence[lo : tok.start]
     for window in (near, sentence[max(floor, tok.start - 40) : tok.start]):
         best = None
-        for w, q in _wordings():
+        for w, q in wordings():
             if q.dimension != tok.dimension:
                 continue
             at = window.rfind(w)
@@ -466,7 +402,7 @@ def _list_benefit(sentence, lo, group, subject, cap, cap_text) -> tuple[Benefit,
 
 
 def _named_in(sentence: str, dimension: str) -> str:
-    for w, q in _wordings():
+    for w, q in wordings():
         if q.dimension == dimension and w in sentence:
             return q.name
     return ""

@@ -38,7 +38,7 @@ def pipeline_hash() -> str:
     root = Path(assistant.__file__).parent
     h = hashlib.sha256()
     for rel in (
-        "corpus.py", "chunk.py", "facts.py", "conditions.py", "text.py", "dedup.py", "validity.py",
+        "corpus.py", "chunk.py", "facts.py", "conditions.py", "vocab.py", "text.py", "dedup.py", "validity.py",
         "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv", "data/units.tsv", "data/quantities.tsv",
         "data/industries.tsv", "data/condition_words.tsv", "data/enterprise_types.txt",
     ):
