@@ -347,6 +347,7 @@ def _draft(sentence: str, lo: int, hi: int, group: list[_Token], thresholds: lis
         subject = re.sub(r"[（(][^（()）]*[)）]", "", subject).strip("、，, ").lstrip(_LEAD)
         names = [t.name for t in thresholds] + [benefit.quantity]
         conditions += _subject_conditions(subject, names)
+        conditions += _conditional_phrases(sentence, lo, first.start, conditions, names)
     additive = bool(_ADDITIVE.match(sentence, group[-1].end)) and first.role == "amount"
     start = min([lo, *(t.cond_start for t in thresholds)])
     end = max([_phrase_end(sentence, group[-1].end), *(c.end for c in caps)])
@@ -429,6 +430,28 @@ def _leading_subject(sentence: str, lo: int, start: int) -> str:  # noqa: D103
     head = re.sub(r"^\s*(?:即|其中)?[：:]?", "", head)
     head = re.split(r"一次性|给予|奖励|补助|补贴|资助|可获得|可享受", head)[0]
     return head.strip() if "、" in head or head.endswith(("奖", "商标", "称号", "产品", "企业")) else ""
+
+
+def _conditional_phrases(sentence: str, lo: int, hi: int, conditions: list[Condition], names: list[str]) -> list[Condition]:
+    """"…的，" phrases before the grant state who may claim it (受疫情影响严重的企业采购…服务产品的，
+    取得相关许可证和产品注册证的企业，对其…): each is a condition, less what the others already say."""
+    out = []
+    start = lo
+    while start < hi:
+        end = min(_phrase_end(sentence, start), hi)
+        phrase = sentence[start:end].strip()
+        start = end + 1
+        if not phrase.endswith(("的", "的企业", "的单位", "的机构")) or phrase.lstrip().startswith("对"):
+            continue
+        rest = phrase
+        for c in conditions:
+            rest = rest.replace(c.text, "")
+        rest = re.sub(r"[（(][^（()）]*[)）]", "", rest).strip("、，, ").lstrip(_LEAD).removesuffix("的")
+        if len(rest) >= 4 and not _restates(rest, names):
+            cond = _subject_condition(phrase)
+            if cond is not None and all(cond.text != c.text for c in conditions):
+                out.append(cond)
+    return out
 
 
 def _restates(text: str, names: list[str]) -> bool:
