@@ -409,7 +409,7 @@ def test_index_missing_is_503(hash_settings):
 def test_serve_cli_parses_and_prints_urls(monkeypatch, capsys, hash_settings):
     import uvicorn
 
-    from assistant import api
+    from assistant.cli import serve
 
     calls = {}
     monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(hash_settings.corpus_dir))
@@ -417,7 +417,7 @@ def test_serve_cli_parses_and_prints_urls(monkeypatch, capsys, hash_settings):
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(hash_settings.data_dir))
     monkeypatch.setenv("ASSISTANT_EMBEDDER", "hash")
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.update(app=app, **kw))
-    assert api.cli("serve", ["--port", "8123", "--workers", "2"]) == 0
+    assert serve("serve", ["--port", "8123", "--workers", "2"]) == 0
     out = capsys.readouterr().out
     assert "http://127.0.0.1:8123/lookup" in out and "/docs" in out
     assert calls["app"] == "assistant.api:app_factory" and calls["factory"] is True and calls["workers"] == 2
