@@ -50,20 +50,17 @@ class Settings(BaseSettings):
     # retrieval
     fetch_k: int = 50  # over-fetch per side before fusion
     rrf_k: int = 60
-    # Weight of the dense ranking in the fusion (lexical = 1). Policy questions reuse the texts'
-    # own terms; on the test set, split in halves, 0.5 beat 1.0 on both halves (R@1 .81→.85, .78→.85)
-    # and on its paraphrase items (R@1 .76→.80).
-    dense_weight: float = 0.5
+    # The fusion's dense weight (lexical = 1) and the lexical re-rank weights of the fused head are
+    # calibrated per embedding model (assistant/calibration.py, `python -m assistant calibrate`); a
+    # value set here (ASSISTANT_DENSE_WEIGHT …) overrides the calibrated one.
+    dense_weight: float | None = None
+    rerank_clause: float | None = None
+    rerank_sentence: float | None = None
     max_k: int = 100
-    # Lexical re-ranking of the fused head (retrieve.Retriever.rerank): on the outside dev set hit@1
-    # rose .707 → .79 with both weights at 0.02 (a plateau from 0.01 to 0.03), seeds unchanged or better.
-    rerank_depth: int = 20
-    rerank_clause: float = 0.02
-    rerank_sentence: float = 0.02
+    rerank_depth: int = 20  # how much of the fused list the re-rank reorders
 
     # answers
     today: str = ""  # ISO date validity is judged against; empty = the real today (tests set it)
-    min_dense_score: float = 0.0  # calibrated refusal threshold lives in the answer stage
     llm_base_url: str = ""  # optional OpenAI-compatible endpoint; empty = off
     llm_model: str = ""
     llm_api_key: str = ""

@@ -20,7 +20,7 @@ from pathlib import Path
 from assistant.schema import QueryError, UnknownSessionError
 from assistant.store import open_db
 from assistant.text import normalize
-from assistant.vocab import gazetteer, region_aliases, words
+from assistant.vocab import blank_not_places, gazetteer, region_aliases, words
 
 # Slot grammar; the words come from data/. Enterprise types carry an optional level (国家级/省级 …);
 # a listing topic is a venue plus an action ("在上交所上市"); other topics are single instruments.
@@ -47,6 +47,7 @@ class _Regions:
         self.aliases = sorted({a for r in region_aliases(list(regions)) for a in r.aliases}, key=len, reverse=True)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
+        text = blank_not_places(text)  # the 上海 of 上海证券交易所 is no region of the message
         found = [(s, e) for s, e, _ in gazetteer().find(text)]
         found += [m.span() for m in _ZONE.finditer(text)]
         for a in self.aliases:

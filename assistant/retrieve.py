@@ -25,17 +25,17 @@ MAX_QUERY_CHARS = 1000
 class Retriever:
     """Hybrid search over one PolicyIndex with one embedder."""
 
-    def __init__(self, index, embedder, fetch_k: int = 50, rrf_k: int = 60, max_k: int = 100, dense_weight: float = 0.5,
-                 rerank_depth: int = 20, rerank_clause: float = 0.02, rerank_sentence: float = 0.02):
+    def __init__(self, index, embedder, *, fetch_k: int, rrf_k: int, max_k: int, rerank_depth: int, weights):
+        """`weights`: the calibrated dense weight and re-rank weights (calibration.Thresholds)."""
         self.index = index
         self.embedder = embedder
         self.fetch_k = fetch_k
         self.rrf_k = rrf_k
         self.max_k = max_k
-        self.dense_weight = dense_weight
+        self.dense_weight = weights.dense_weight
         self.rerank_depth = rerank_depth
-        self.rerank_clause = rerank_clause
-        self.rerank_sentence = rerank_sentence
+        self.rerank_clause = weights.rerank_clause
+        self.rerank_sentence = weights.rerank_sentence
         self._forms: dict[int, tuple[str, list[str]]] = {}
         self._vectors: dict[str, np.ndarray] = {}
         self._vectors_lock = threading.Lock()
@@ -43,10 +43,14 @@ class Retriever:
             raise QueryError(f"index was built with {index.manifest.get('model')}, not {embedder.name}")
 
     @classmethod
-    def from_settings(cls, index, embedder, settings) -> "Retriever":
-        """A retriever with the fusion and fetch settings of a Settings object."""
-        return cls(index, embedder, settings.fetch_k, settings.rrf_k, settings.max_k, settings.dense_weight,
-                   settings.rerank_depth, settings.rerank_clause, settings.rerank_sentence)
+    def from_settings(cls, index, embedder, settings, weights=None) -> "Retriever":
+        """A retriever with the fetch settings of a Settings object and the weights calibrated for the
+        embedder (a weight set in settings wins), or `weights` when given."""
+        from assistant.calibration import thresholds_for
+
+        weights = weights if weights is not None else thresholds_for(embedder.name, settings)
+        return cls(index, embedder, fetch_k=settings.fetch_k, rrf_k=settings.rrf_k, max_k=settings.max_k,
+                   rerank_depth=settings.rerank_depth, weights=weights)
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's embedding; the last few are kept, since one question is often searched several
@@ -134,7 +138,7 @@ class Retriever:
         """Re-order the head of the fused list by how much of the question, weighted by rarity, the
         clause and its best sentence contain. Rank fusion knows only ranks; a news report that repeats
         a question's common words ranks beside the paragraph that holds its rare ones. The weights are
-        on the scale of fused scores and were chosen on the seed test set and the outside dev set."""
+        on the scale of fused scores and are calibrated per model (assistant/calibration.py)."""
         depth = min(self.rerank_depth, len(fused))
         if depth < 2 or not (self.rerank_clause or self.rerank_sentence):
             return fused

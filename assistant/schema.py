@@ -208,3 +208,23 @@ class UnknownDocumentError(AssistantError):
 
 class UnknownSessionError(AssistantError):
     """No conversation with that session id (or it expired)."""
+
+
+class UploadError(AssistantError):
+    """A file offered to the library is refused before anything is written (the subclass says why)."""
+
+
+class UnsafeNameError(UploadError):
+    """An upload's file name is empty, hidden or carries a path."""
+
+
+class UnsupportedFileError(UploadError):
+    """An upload's file type is not one the library can read."""
+
+
+class FileTooLargeError(UploadError):
+    """An upload is larger than the configured limit."""
+
+
+class ReindexRunningError(AssistantError):
+    """A re-index was asked for while one is already running."""

@@ -140,9 +140,7 @@ class Gazetteer:
         """Every place name in a text as (start, end, name), longest match first at each position,
         non-overlapping, left to right. Linear: a dictionary probe per position and length. Terms
         that contain a place but do not name a region (上海证券交易所, data/not_places.txt) are skipped."""
-        for term in words("not_places.txt"):
-            if term in text:
-                text = text.replace(term, " " * len(term))
+        text = blank_not_places(text)
         out = []
         i, n = 0, len(text)
         while i < n:
@@ -176,6 +174,16 @@ def short_place(name: str) -> str:
     """A place name without its administrative suffix (江西省 → 江西, 蓟州区 → 蓟州)."""
     short = _SUFFIX.sub("", name)
     return short if len(short) >= 2 else name
+
+
+def blank_not_places(text: str) -> str:
+    """The text with every term that contains a place but names none (上海证券交易所, 中国人民银行:
+    data/not_places.txt) blanked to spaces of the same length, so positions stay valid. Every pass
+    that looks for places in a question or a clause reads the text through this."""
+    for term in words("not_places.txt"):
+        if term in text:
+            text = text.replace(term, " " * len(term))
+    return text
 
 
 # -- corpus regions -------------------------------------------------------------------------------

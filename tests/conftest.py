@@ -49,9 +49,10 @@ def hash_index(seed_docs, seed_clauses, hash_embedder):
 
 @pytest.fixture(scope="session")
 def hash_retriever(hash_index, hash_embedder):
+    from assistant.config import Settings
     from assistant.retrieve import Retriever
 
-    return Retriever(hash_index, hash_embedder)
+    return Retriever.from_settings(hash_index, hash_embedder, Settings())
 
 
 @pytest.fixture
@@ -98,7 +99,9 @@ def real_index(tmp_path_factory, real_embedder):
 def real_retriever(real_index, real_embedder):
     from assistant.retrieve import Retriever
 
-    return Retriever(real_index, real_embedder)
+    from assistant.config import Settings
+
+    return Retriever.from_settings(real_index, real_embedder, Settings())
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ def test_real_scale_point_tiny(hash_settings, tmp_path):
 def test_vs_recipe_on_a_small_folder(tmp_path, capsys, monkeypatch):
     import shutil
 
-    from assistant.bench import cli, recipe_windows
+    from assistant.bench import cli
+    from assistant.evaluate.baselines import windows as recipe_windows
 
     assert recipe_windows("x" * 1000) == ["x" * 500, "x" * 500, "x" * 100]
     assert recipe_windows("短") == ["短"]

@@ -138,11 +138,17 @@ def test_demo_page_embeds_widget(server, page):
     page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
     page.locator("#policy-assistant-widget .pa-input").fill("蓟州区对企业上市有什么支持？")
     page.locator("#policy-assistant-widget .pa-send").click()
-    page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]').last.wait_for()
+    answer = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]').last
+    answer.wait_for()
     page.screenshot(path=str(ARTIFACTS / "demo-page.png"))
-    # the session survives a reload (sessionStorage)
+    # the answer quotes a listing clause of 蓟州's plan, cited
+    text = answer.inner_text()
+    assert "支持企业股改上市" in text and answer.locator("button.cite").count() >= 1, text
+    # the session survives a reload (sessionStorage): the same answer is shown again
     page.reload()
-    page.locator("#policy-assistant-widget .pa-msg.pa-bot").first.wait_for(state="attached")
+    restored = page.locator("#policy-assistant-widget .pa-msg.pa-bot").last
+    restored.wait_for(state="attached")
+    assert "支持企业股改上市" in restored.text_content()
 
 
 def _wait_answers(page, n: int) -> None:
@@ -161,12 +167,12 @@ def _first_citation(page, answer) -> str:
 
 
 def test_widget_followup_cites_the_new_topic(server, page):
-    # "我们公司刚评上高企，能拿多少钱？" then "那上市呢？": the follow-up's first citation is the listing clause
+    # "我们公司刚被认定为高企，能拿多少钱？" then "那上市呢？": the follow-up's first citation is the listing clause
     page.goto(f"{server}/")
     page.locator("#policy-assistant-widget .pa-launcher").click()
     page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
     done = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]')
-    for n, message in enumerate(("我们公司刚评上高企，能拿多少钱？", "那上市呢？"), 1):
+    for n, message in enumerate(("我们公司刚被认定为高企，能拿多少钱？", "那上市呢？"), 1):
         page.locator("#policy-assistant-widget .pa-input").fill(message)
         page.locator("#policy-assistant-widget .pa-send").click()
         _wait_answers(page, n)

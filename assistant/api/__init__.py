@@ -1,0 +1,138 @@
+"""API edge: `create_app(settings)` — FastAPI routers over the Assistant, the static widget and lookup pages.
+
+Core errors become HTTP statuses here, in one table, and nowhere else. The routers live in
+`routes/` (one per concern), their dependencies in `deps.py`, the request and response models in
+`models.py`; the work behind the admin routes is the library's (`assistant/library.py`).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from assistant.api.deps import RateLimiter
+from assistant.api.routes import admin, chat, lookup, match, pages, service
+from assistant.schema import (
+    BackendError,
+    CorpusError,
+    FileTooLargeError,
+    IndexMissingError,
+    QueryError,
+    ReindexRunningError,
+    StaleIndexError,
+    UnknownClauseError,
+    UnknownDocumentError,
+    UnknownSessionError,
+    UnsafeNameError,
+    UnsupportedFileError,
+)
+
+# The one error → status table: every core error a request can meet, and what the client gets.
+ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (QueryError, 422),
+    (UnknownSessionError, 404),
+    (UnknownClauseError, 404),
+    (UnknownDocumentError, 404),
+    (IndexMissingError, 503),
+    (StaleIndexError, 503),
+    (BackendError, 503),
+    (CorpusError, 422),
+    (UnsafeNameError, 400),
+    (UnsupportedFileError, 415),
+    (FileTooLargeError, 413),
+    (ReindexRunningError, 409),
+)
+
+# No two routers' paths overlap, so their order changes no match; the pages come last, then the /static mount.
+ROUTERS = (chat.router, lookup.router, match.router, service.router, admin.router, pages.router)
+
+
+def create_app(settings=None, assistant=None) -> FastAPI:
+    """The FastAPI application over one Assistant (loaded from settings when not given)."""
+    from assistant.config import Settings
+
+    settings = settings or Settings()
+    if assistant is None:
+        from assistant.pipeline import Assistant
+
+        assistant = Assistant.from_settings(settings)
+    app = FastAPI(
+        title="Policy assistant",
+        description="Grounded answers with citations over Chinese SME/innovation policy documents.",
+        version="0.1.0",
+        lifespan=_lifespan,
+    )
+    _attach_state(app, settings, assistant)
+    _add_middleware(app, settings)
+    _add_error_table(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC, check_dir=False), name="static")
+    return app
+
+
+def app_factory() -> FastAPI:
+    """The app over Settings() from the environment (for `uvicorn --factory`, several workers)."""
+    return create_app()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    # Shutdown (SIGTERM) must not wait on a re-index: it is told to stop, and given a moment.
+    app.state.reindexer.stop()
+
+
+def _attach_state(app: FastAPI, settings, assistant) -> None:
+    # What deps.py hands to the routes: one of each per app, so two apps never share state.
+    from assistant.library import Library, Reindexer
+    from assistant.store import ApiStore
+
+    app.state.settings = settings
+    app.state.assistant = assistant
+    app.state.store = ApiStore.from_settings(settings)
+    app.state.library = Library.from_settings(settings)
+    app.state.reindexer = Reindexer(settings, assistant)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
+
+
+def _add_middleware(app: FastAPI, settings) -> None:
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Content-Type", "Authorization", "Accept"],
+        )
+
+
+def _add_error_table(app: FastAPI) -> None:
+    for exc_type, status in ERROR_STATUS:
+        app.add_exception_handler(exc_type, _handler(status))
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+def _handler(status: int):
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handle
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """400 for a body that is not JSON at all; 422 naming each unusable field otherwise."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse({"detail": "malformed JSON body"}, status_code=400)
+    return JSONResponse({"detail": "; ".join(_field_message(e) for e in errors) or "invalid request"}, status_code=422)
+
+
+def _field_message(err: dict) -> str:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+    where = ".".join(loc) or "body"
+    return f"{where}: {err.get('msg', 'invalid value')}"
