@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install index run test test-fast eval bench browser-deps clean
+.PHONY: install index run test test-fast eval bench browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,10 +33,17 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; }
 
-test: install browser-deps
+# Debian's PostgreSQL server for the store and two-replica tests: the suite makes a throwaway
+# cluster with initdb (tests/pg.py); the package's own cluster is not used.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+test: install browser-deps postgres-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install postgres-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not model and not browser"
 
 eval: index

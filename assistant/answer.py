@@ -14,7 +14,9 @@ with one plain sentence saying so (`notice` holds the same sentence).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, weighted_coverage
@@ -350,6 +352,39 @@ def refusal(reason: str, hits: list[Hit], regions: list[str], related_k: int = 3
     return Answer(answer=text, refused=True, related=related)
 
 
+_NOT_FOUND = "已收录的政策文件中没有找到能回答这个问题的条款。"
+
+
+@dataclass(frozen=True)
+class _Question:
+    """What compose reads from a question once: what it asks for and which regions it names."""
+
+    text: str
+    wanted: set  # the intents (amount, count, doc_number, date …)
+    idf: dict | None
+    region_words: tuple  # every alias of every covered region: not content words of the question
+    named: str | None  # the one region it names (None when it names none, or several)
+    several: set  # the regions it names one by one ("宝坻区和西青区…分别"), when more than one
+    explicit: bool  # it asks across regions (各区, 分别, 比较 …)
+    from_metadata: bool  # a document-number or date question, with document records to answer from
+    meta_question: bool  # … that names a region
+
+    @property
+    def general(self) -> bool:
+        """Not about one region: every region may get its line."""
+        return self.explicit or self.named is None
+
+
+class _Scored(NamedTuple):
+    """A retrieved clause as a candidate line of the answer."""
+
+    cov: float  # how much of the question's content the clause covers
+    score: float  # its best sentence's score less 0.6 per retrieval rank: the order lines are used in
+    rank: int
+    hit: Hit
+    quote: str
+
+
 def compose(
     question: str,
     hits: list[Hit],
@@ -376,123 +411,169 @@ def compose(
     place = unconcerned_place(question, list(pool or hits), regions, documents)
     if place:
         return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
-    wanted = intents(question)
-    region_words = tuple(a for r in region_aliases(regions) for a in r.aliases)
-    named = mentioned_region(question, regions)
-    if len(mentioned_regions(question, regions)) > 1:
-        named = None  # several regions named: answer per region
-
-    scored = []
-    for rank, h in enumerate(hits):
-        cov = coverage(_GENERAL.sub("", question), h.clause.index_text(), region_words, idf)
-        quote, s = best_quote(h.clause, question, wanted, idf)
-        # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
-        scored.append((cov, s - 0.6 * rank, rank, h, quote))
-    best_cov = max(x[0] for x in scored)
+    q = _read_question(question, regions, documents, idf)
+    scored = _score(q, hits)
+    best_cov = max(x.cov for x in scored)
     best_dense = max((h.dense_score or 0.0) for h in hits)
-    meta_question = bool(wanted & {"doc_number", "date"} and documents and mentioned_regions(question, regions))
-    if not meta_question and (best_cov < min_coverage or (best_cov < weak_coverage and best_dense < min_dense)):
-        return refusal("已收录的政策文件中没有找到能回答这个问题的条款。", hits, regions)
-    usable = [x for x in scored if x[0] >= min_coverage] or scored
-    usable.sort(key=lambda x: -x[1])
-    # The clause may be about the topic while its best sentence is not about the asked subject
-    # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject.
-    top_quote = usable[0][4] + " " + usable[0][3].clause.section
-    quote_cov = coverage(_subject(question), top_quote, region_words, idf) if _subject(question) else 1.0
-    # Document-number and date questions are answered from the document's metadata, not a sentence.
-    if quote_cov < MIN_QUOTE_COVERAGE and not (wanted & {"doc_number", "date"} and documents):
-        return refusal("已收录的政策文件中没有找到能回答这个问题的条款。", hits, regions)
-
-    explicit = bool(_GENERAL.search(normalize(question)))
-    general = explicit or named is None
-    chosen: list[tuple] = []
-    if general and len({x[3].clause.region for x in usable}) > 1:
-        several = set(mentioned_regions(question, regions))
-        several = several if len(several) > 1 else set()
-        top = usable[0][1]
-        seen: set[str] = set()
-        for x in usable:
-            reg = x[3].clause.region
-            # "各区…" asks for every region: a region is listed when its clause is about the
-            # question at all, even without a figure; otherwise only when it nearly ties the best.
-            # Regions the question names one by one ("宝坻区和西青区…分别") each get their best line.
-            floor = 0.0 if meta_question else min_coverage
-            close = (x[0] >= floor if reg in several else x[0] >= max(floor, best_cov - 0.35)) if explicit else x[1] >= top - REGION_MARGIN
-            if reg in seen or not close:
-                continue
-            seen.add(reg)
-            chosen.append(x)
-            if len(chosen) >= MAX_REGION_LINES:
-                break
+    if not q.meta_question and (best_cov < min_coverage or (best_cov < weak_coverage and best_dense < min_dense)):
+        return refusal(_NOT_FOUND, hits, regions)
+    usable = sorted([x for x in scored if x.cov >= min_coverage] or scored, key=lambda x: -x.score)
+    if not _quote_on_subject(q, usable[0]):
+        return refusal(_NOT_FOUND, hits, regions)
+    if q.general and len({x.hit.clause.region for x in usable}) > 1:
+        chosen = _one_per_region(q, usable, best_cov, min_coverage)
     else:
-        top = usable[0][1]
-        seen_text: set[str] = set()
-        for x in usable:
-            if x[1] < top - CLAUSE_MARGIN or x[4] in seen_text:
-                continue
-            seen_text.add(x[4])
-            chosen.append(x)
-            if len(chosen) >= max_clauses:
-                break
-
-    # A question naming no region, answered by clauses of several regions that grant different
-    # amounts: one line per region with its figure first, and a question back (which region?).
-    # A region takes part when its best clause covers the question nearly as well as the best one
-    # (a clause granting without a figure counts: "给予奖励（未定金额）").
-    summary, clarify = [], None
-    if named is None and not explicit and "amount" in wanted and not meta_question:
-        best_of: dict[str, tuple] = {}
-        for x in chosen + usable:
-            reg = x[3].clause.region
-            # only clauses that grant something: a target ("比重提高到50%") is not what a region gives
-            grants = bool(_GRANT.search(x[4]))
-            if reg and reg not in best_of and grants and (x in chosen or x[0] >= max(min_coverage, best_cov - SUMMARY_COVERAGE_GAP)):
-                best_of[reg] = x
-        figures = {reg: key_figure(x[3].clause, x[4]) for reg, x in list(best_of.items())[:MAX_REGION_LINES]}
-        if len(figures) >= 2 and len(set(figures.values())) >= 2:
-            for reg in figures:
-                if not any(x[3] is best_of[reg][3] for x in chosen):
-                    chosen.append(best_of[reg])
-            number = {id(x[3]): n for n, x in enumerate(chosen, 1)}
-            summary = [f"{reg}：{fig} [{number[id(best_of[reg][3])]}]" for reg, fig in figures.items()]
-            clarify = {"question": CLARIFY_QUESTION, "options": list(figures)}
-
-    lines: list[str] = list(summary)
-    citations: list[Citation] = []
-    if wanted & {"doc_number", "date"} and documents:
-        # Document-number and date questions are answered from the document's metadata, each line
-        # cited to a clause of that document.
-        docs = {d["doc_id"]: d for d in documents}
-        meta_lines = []
-        for n, x in enumerate(chosen, 1):
-            d = docs.get(x[3].clause.doc_id, {})
-            if any(x2[3].clause.doc_id == x[3].clause.doc_id for x2 in chosen[: n - 1]):
-                continue
-            meta = []
-            if "doc_number" in wanted and d.get("doc_number"):
-                meta.append(f"文号：{d['doc_number']}")
-            if d.get("date"):
-                meta.append(f"日期：{_cn_date(d['date'])}")
-            if meta:
-                if d.get("issuer"):
-                    meta.append(f"发文机关：{d['issuer']}")
-                meta_lines.append(f"《{d.get('title', '')}》" + "，".join(meta) + f"。 [{n}]")
+        chosen = _closest_clauses(usable, max_clauses)
+    chosen, lines, clarify = _region_summary(q, chosen, usable, best_cov, min_coverage)
+    if q.from_metadata:
+        meta_lines = _metadata_lines(q, chosen, documents)
         if not meta_lines:
             return refusal("所涉文件未载明文号或印发日期。", hits, regions)
         lines.extend(meta_lines)
     records = {d.get("doc_id"): d for d in documents or ()}
-    for n, x in enumerate(chosen, 1):
-        h, quote = x[3], x[4]
-        if n > 1 and SECONDARY_MIN_CHARS < QUOTE_MIN_CHARS:
-            # the best clause is quoted at length; the others only as far as they say something
-            quote = best_quote(h.clause, question, wanted, idf, SECONDARY_MIN_CHARS)[0]
-        citations.append(_citation(n, h, quote, records.get(h.clause.doc_id), today))
-        lines.append(_line(n, h, quote, wanted))
+    citations = _cite(q, chosen, records, today, lines)
     # The validity warning ends the answer as its last line (an owner reading only the answer must
     # see it); `notice` repeats that sentence so a UI can set it apart from the quoted text.
     notice = validity_note(citations, records, today)
     return Answer(answer="\n".join(lines + ([notice] if notice else [])), citations=tuple(citations),
                   notice=notice, clarify=clarify)
+
+
+def _read_question(question: str, regions: list[str], documents: list[dict] | None, idf) -> _Question:
+    wanted = intents(question)
+    named = mentioned_regions(question, regions)
+    from_metadata = bool(wanted & {"doc_number", "date"} and documents)
+    return _Question(
+        text=question,
+        wanted=wanted,
+        idf=idf,
+        region_words=tuple(a for r in region_aliases(regions) for a in r.aliases),
+        named=mentioned_region(question, regions) if len(named) <= 1 else None,  # several: answer per region
+        several=set(named) if len(named) > 1 else set(),
+        explicit=bool(_GENERAL.search(normalize(question))),
+        from_metadata=from_metadata,
+        meta_question=from_metadata and bool(named),
+    )
+
+
+def _score(q: _Question, hits: list[Hit]) -> list[_Scored]:
+    scored = []
+    for rank, h in enumerate(hits):
+        cov = coverage(_GENERAL.sub("", q.text), h.clause.index_text(), q.region_words, q.idf)
+        quote, s = best_quote(h.clause, q.text, q.wanted, q.idf)
+        # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
+        scored.append(_Scored(cov, s - 0.6 * rank, rank, h, quote))
+    return scored
+
+
+def _quote_on_subject(q: _Question, top: _Scored) -> bool:
+    # The clause may be about the topic while its best sentence is not about the asked subject
+    # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject.
+    # Document-number and date questions are answered from the document's metadata, not a sentence.
+    subject = _subject(q.text)
+    quote_cov = coverage(subject, top.quote + " " + top.hit.clause.section, q.region_words, q.idf) if subject else 1.0
+    return quote_cov >= MIN_QUOTE_COVERAGE or q.from_metadata
+
+
+def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_coverage: float) -> list[_Scored]:
+    # "各区…" asks for every region: a region is listed when its clause is about the question at
+    # all, even without a figure; otherwise only when it nearly ties the best. Regions the question
+    # names one by one ("宝坻区和西青区…分别") each get their best line.
+    top = usable[0].score
+    floor = 0.0 if q.meta_question else min_coverage
+    chosen: list[_Scored] = []
+    seen: set[str] = set()
+    for x in usable:
+        reg = x.hit.clause.region
+        if q.explicit:
+            close = x.cov >= floor if reg in q.several else x.cov >= max(floor, best_cov - 0.35)
+        else:
+            close = x.score >= top - REGION_MARGIN
+        if reg in seen or not close:
+            continue
+        seen.add(reg)
+        chosen.append(x)
+        if len(chosen) >= MAX_REGION_LINES:
+            break
+    return chosen
+
+
+def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:
+    # The best clause, and others whose score is close to it (each quote once).
+    top = usable[0].score
+    chosen: list[_Scored] = []
+    seen_text: set[str] = set()
+    for x in usable:
+        if x.score < top - CLAUSE_MARGIN or x.quote in seen_text:
+            continue
+        seen_text.add(x.quote)
+        chosen.append(x)
+        if len(chosen) >= max_clauses:
+            break
+    return chosen
+
+
+def _region_summary(q: _Question, chosen: list[_Scored], usable: list[_Scored], best_cov: float,
+                    min_coverage: float) -> tuple[list[_Scored], list[str], dict | None]:
+    """(the clauses to cite, the summary lines, the question back) for an amount that differs by region.
+
+    A question naming no region, answered by clauses of several regions that grant different
+    amounts: one line per region with its figure first, and a question back (which region?).
+    A region takes part when its best clause covers the question nearly as well as the best one
+    (a clause granting without a figure counts: "给予奖励（未定金额）")."""
+    if q.named is not None or q.explicit or "amount" not in q.wanted or q.meta_question:
+        return chosen, [], None
+    best_of: dict[str, _Scored] = {}
+    for x in chosen + usable:
+        reg = x.hit.clause.region
+        # only clauses that grant something: a target ("比重提高到50%") is not what a region gives
+        grants = bool(_GRANT.search(x.quote))
+        if reg and reg not in best_of and grants and (x in chosen or x.cov >= max(min_coverage, best_cov - SUMMARY_COVERAGE_GAP)):
+            best_of[reg] = x
+    figures = {reg: key_figure(x.hit.clause, x.quote) for reg, x in list(best_of.items())[:MAX_REGION_LINES]}
+    if len(figures) < 2 or len(set(figures.values())) < 2:
+        return chosen, [], None
+    chosen = list(chosen)
+    for reg in figures:
+        if not any(x.hit is best_of[reg].hit for x in chosen):
+            chosen.append(best_of[reg])
+    number = {id(x.hit): n for n, x in enumerate(chosen, 1)}
+    summary = [f"{reg}：{fig} [{number[id(best_of[reg].hit)]}]" for reg, fig in figures.items()]
+    return chosen, summary, {"question": CLARIFY_QUESTION, "options": list(figures)}
+
+
+def _metadata_lines(q: _Question, chosen: list[_Scored], documents: list[dict]) -> list[str]:
+    # Document-number and date questions are answered from the document's metadata, each line
+    # cited to a clause of that document (one line per document).
+    docs = {d["doc_id"]: d for d in documents}
+    lines = []
+    for n, x in enumerate(chosen, 1):
+        d = docs.get(x.hit.clause.doc_id, {})
+        if any(x2.hit.clause.doc_id == x.hit.clause.doc_id for x2 in chosen[: n - 1]):
+            continue
+        meta = []
+        if "doc_number" in q.wanted and d.get("doc_number"):
+            meta.append(f"文号：{d['doc_number']}")
+        if d.get("date"):
+            meta.append(f"日期：{_cn_date(d['date'])}")
+        if meta:
+            if d.get("issuer"):
+                meta.append(f"发文机关：{d['issuer']}")
+            lines.append(f"《{d.get('title', '')}》" + "，".join(meta) + f"。 [{n}]")
+    return lines
+
+
+def _cite(q: _Question, chosen: list[_Scored], records: dict, today, lines: list[str]) -> list[Citation]:
+    # One citation and one answer line (appended to `lines`) per chosen clause, numbered in order.
+    citations = []
+    for n, x in enumerate(chosen, 1):
+        quote = x.quote
+        if n > 1 and SECONDARY_MIN_CHARS < QUOTE_MIN_CHARS:
+            # the best clause is quoted at length; the others only as far as they say something
+            quote = best_quote(x.hit.clause, q.text, q.wanted, q.idf, SECONDARY_MIN_CHARS)[0]
+        citations.append(_citation(n, x.hit, quote, records.get(x.hit.clause.doc_id), today))
+        lines.append(_line(n, x.hit, quote, q.wanted))
+    return citations
 
 
 MARKER = re.compile(r"\[(\d+)\]")

@@ -1,6 +1,7 @@
-"""CLI edge: `python -m assistant build|import|search|ask|chat|serve|eval|bench`.
+"""CLI edge: `python -m assistant build|import|search|ask|chat|match|serve|eval|bench`.
 
-Each subcommand imports what it needs when it runs; core errors become exit messages here.
+Each subcommand imports what it needs when it runs; core errors become exit messages here, and
+answers, matches and search hits are printed for a terminal here (the core returns records).
 """
 
 from __future__ import annotations
@@ -171,6 +172,144 @@ def cmd_search(args) -> int:
     return 0
 
 
+# -- the Assistant at a terminal: ask, chat, match -------------------------------------------------
+def format_answer(answer) -> str:
+    """An answer for a terminal: the text, then each citation's title, section and quote."""
+    out = [answer.answer]  # the validity notice is already its last line
+    if answer.clarify:
+        options = " / ".join(f"[{i}] {o}" for i, o in enumerate(answer.clarify["options"], 1))
+        out.append(f"{answer.clarify['question']} {options}（输入地区名或序号）")
+    if answer.rewritten_query:
+        out.insert(0, f"（检索：{answer.rewritten_query}）")
+    for c in answer.citations:
+        out.append(f"  [{c.n}] 《{c.doc_title}》 {c.section}\n      “{c.quote}”  ({c.clause_id})")
+    if answer.related:
+        out.append("可能相关：")
+        for c in answer.related:
+            out.append(f"  - 《{c.doc_title}》 {c.section}  ({c.clause_id})")
+    return "\n".join(out)
+
+
+def format_matches(matches: list) -> str:
+    """政策匹配 results for a terminal: benefit, condition, the quoted sentence and where it stands."""
+    if not matches:
+        return "没有找到适用于该企业的支持条款。"
+    out = []
+    for i, m in enumerate(matches, 1):
+        status = {"current": "现行", "expired": "已过期", "unknown": "未载明有效期"}.get(m.validity.get("status"), "")
+        out.append(f"{i}. {m.benefit}" + (f"（条件：{m.condition}）" if m.condition else "") + (f"  匹配：{'、'.join(m.why)}" if m.why else ""))
+        out.append(f"   “{m.quote}”")
+        out.append(f"   《{m.doc_title}》{'（' + m.region + '）' if m.region else ''} {m.section} [{status}]  ({m.clause_id})")
+    return "\n".join(out)
+
+
+def _converse_parser(name: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"assistant {name}")
+    if name == "ask":
+        parser.add_argument("question")
+        parser.add_argument("--region")
+        parser.add_argument("--doc")
+    if name == "match":
+        parser.add_argument("profile", nargs="?", default="", help="the company: types, recognitions, plans, size")
+        parser.add_argument("--region", help="where it is registered")
+        parser.add_argument("--only-current", action="store_true", help="only documents whose term has not ended")
+    parser.add_argument("--json", action="store_true", help="print the record as JSON")
+    return parser
+
+
+def converse(name: str, argv: list[str]) -> int:
+    """`ask "…" [--json] [--region R] [--doc D]`, interactive `chat [--json]` and
+    `match ["profile"] [--region R] [--only-current] [--json]`."""
+    from assistant.config import Settings
+    from assistant.pipeline import Assistant
+
+    args = _converse_parser(name).parse_args(argv)
+    assistant = Assistant.from_settings(Settings())
+    if name == "match":
+        found = assistant.match(args.region, args.profile, args.only_current)
+        if args.json:
+            print(json.dumps({"matches": [m.to_dict() for m in found]}, ensure_ascii=False, indent=2))
+        else:
+            print(format_matches(found))
+        return 0
+
+    def show(answer) -> None:
+        if args.json:
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            print(format_answer(answer))
+
+    if name == "ask":
+        show(assistant.ask(args.question, region=args.region, doc_id=args.doc))
+        return 0
+    _chat_loop(assistant, show)
+    return 0
+
+
+def _chat_loop(assistant, show) -> None:
+    # One conversation over stdin until end of input or "exit"; a bad message is reported, not fatal.
+    from assistant.schema import QueryError
+
+    session_id = None
+    clarify = None
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        line = line.strip()
+        if line in ("exit", "quit", "退出"):
+            break
+        if not line:
+            continue
+        if clarify and line.isdigit() and 1 <= int(line) <= len(clarify["options"]):
+            line = clarify["options"][int(line) - 1]  # a clarifying option chosen by its number
+        try:
+            answer = assistant.chat(line, session_id)
+        except QueryError as e:
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        session_id = answer.session_id
+        clarify = answer.clarify
+        show(answer)
+        print()
+
+
+# -- the web service -------------------------------------------------------------------------------
+def _terminate(signum, frame) -> None:
+    raise SystemExit(0)
+
+
+def serve(name: str, argv: list[str]) -> int:
+    """`serve [--host --port --workers]`: build the index when missing or stale, then run uvicorn."""
+    import signal
+
+    import uvicorn
+
+    settings = _settings()
+    parser = argparse.ArgumentParser(prog=f"assistant {name}")
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    # SIGTERM (systemd, docker stop, kill) is a normal stop: exit 0 after uvicorn's graceful shutdown,
+    # which hands the signal back once it is done, or straight away during the start-up build.
+    signal.signal(signal.SIGTERM, _terminate)
+    ensure_index(settings)
+    base = f"http://{args.host}:{args.port}"
+    print(f"chat widget demo: {base}/\nclause lookup:    {base}/lookup\nAPI docs:         {base}/docs", flush=True)
+    if args.workers > 1:
+        # each worker builds its own app from the environment's settings
+        uvicorn.run("assistant.api:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers)
+    else:
+        from assistant.api import create_app
+
+        uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
+
+
 def _add_index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-dir", dest="corpus_dir", help="corpus folder (default: corpus/)")
     p.add_argument("--index-dir", dest="index_dir", help="index folder (default: index/)")
@@ -205,18 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    for name, module, helptext in (
-        ("ask", "assistant.pipeline", "answer one question with citations"),
-        ("chat", "assistant.pipeline", "interactive conversation"),
-        ("match", "assistant.pipeline", "政策匹配: the clauses that grant something to a company profile"),
-        ("serve", "assistant.api", "start the web service"),
+    for name, run, helptext in (
+        ("ask", converse, "answer one question with citations"),
+        ("chat", converse, "interactive conversation"),
+        ("match", converse, "政策匹配: the clauses that grant something to a company profile"),
+        ("serve", serve, "start the web service"),
         ("mcp", "assistant.api.mcp", "MCP server over stdio (for agents; HTTP is served at /mcp)"),
         ("eval", "assistant.evaluate", "evaluate on a test set"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),
     ):
-        # The module parses its own arguments, `--help` included: this parser only routes to it.
+        # The command parses its own arguments, `--help` included: this parser only routes to it
+        # (a function here, or the `cli` of a module named by its path, imported when it runs).
         p = sub.add_parser(name, help=helptext, add_help=False)
-        p.set_defaults(module=module, name=name)
+        p.set_defaults(run=run, name=name)
     return parser
 
 
@@ -230,10 +370,12 @@ def main(argv: list[str] | None = None) -> int:
             if rest:
                 parser.error(f"unrecognized arguments: {' '.join(rest)}")
             return args.func(args)
-        import importlib
+        run = args.run
+        if isinstance(run, str):
+            import importlib
 
-        module = importlib.import_module(args.module)
-        return module.cli(args.name, rest)
+            run = importlib.import_module(run).cli
+        return run(args.name, rest)
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,8 +14,8 @@ class Settings(BaseSettings):
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("index")
-    data_dir: Path = Path("data")  # SQLite store: sessions, feedback
-    database_url: str = ""  # sqlite:///<path>; empty: <data_dir>/assistant.db (see store.py on replicas)
+    data_dir: Path = Path("data")  # the default SQLite store: sessions, feedback
+    database_url: str = ""  # sqlite:///<path> or postgresql://… (replicas); empty: <data_dir>/assistant.db
 
     # embedding
     embedder: str = "sentence-transformers"  # or "hash" (tests, throwaway indexes)

@@ -3,22 +3,22 @@
 Enterprises ask elliptically after a first question: "那在上交所上市呢？", "国家科技型中小企业呢？",
 "宝坻区呢？". `resolve()` rewrites such a follow-up into a standalone query by carrying over the
 region, enterprise type and topic of the previous (already standalone) query; whatever the new
-message names explicitly replaces the carried value. Sessions live in SQLite in the data folder,
-so a restart loses nothing; they expire after a time-to-live and stop at a turn cap.
+message names explicitly replaces the carried value. Sessions live in the store's database (SQLite
+in the data folder, or PostgreSQL shared by replicas), so neither a restart nor another replica loses
+one; they expire after a time-to-live and stop at a turn cap.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.schema import QueryError, UnknownSessionError
-from assistant.store import open_db
+from assistant.store import Migration, connect, database_location
 from assistant.text import normalize
 from assistant.vocab import blank_not_places, gazetteer, region_aliases, words
 
@@ -165,94 +165,93 @@ def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = 
     return result
 
 
-class SessionStore:
-    """Conversation sessions in SQLite (tables conv_*): thread-safe, with a TTL and a turn cap."""
+_TABLES = (
+    Migration(1, """
+CREATE TABLE IF NOT EXISTS conv_sessions (id TEXT PRIMARY KEY, created_at {float}, updated_at {float});
+CREATE TABLE IF NOT EXISTS conv_turns (session_id TEXT, turn INTEGER, message TEXT, rewritten_query TEXT,
+    answer TEXT, created_at {float}, PRIMARY KEY (session_id, turn))
+"""),
+    # every new session purges the expired ones: found by time, not by a scan of all sessions
+    Migration(2, "CREATE INDEX IF NOT EXISTS conv_sessions_updated ON conv_sessions (updated_at)"),
+)
 
-    def __init__(self, path: Path | str, ttl_s: int = 7 * 24 * 3600, max_turns: int = 50, clock=time.time):
-        self.path = Path(path)
+
+class SessionStore:
+    """Conversation sessions (tables conv_*) in the store's database: thread-safe, with a TTL and a
+    turn cap. `location` is a SQLite path or a postgresql:// URL (store.database_location)."""
+
+    def __init__(self, location: Path | str, ttl_s: int = 7 * 24 * 3600, max_turns: int = 50, clock=time.time):
+        self.location = location
         self.ttl_s = ttl_s
         self.max_turns = max_turns
         self.clock = clock
-        self._lock = threading.Lock()
-        self._db = open_db(path)
-        with self._lock, self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS conv_sessions (id TEXT PRIMARY KEY, created_at REAL, updated_at REAL)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS conv_turns (session_id TEXT, turn INTEGER, message TEXT, "
-                "rewritten_query TEXT, answer TEXT, created_at REAL, PRIMARY KEY (session_id, turn))"
-            )
+        self.db = connect(location, "conv", _TABLES)
 
     @classmethod
     def from_settings(cls, settings) -> "SessionStore":
         """The store in the database the settings name (store.database_location)."""
-        from assistant.store import database_location
-
         return cls(database_location(settings), settings.session_ttl_s, settings.max_turns)
 
     def create(self) -> str:
         """A new empty session; expired sessions are purged on the way."""
         sid = uuid.uuid4().hex
         now = self.clock()
-        with self._lock, self._db:
-            self._purge(now)
-            self._db.execute("INSERT INTO conv_sessions VALUES (?, ?, ?)", (sid, now, now))
+        with self.db.transaction() as tx:
+            cutoff = now - self.ttl_s
+            tx.execute("DELETE FROM conv_turns WHERE session_id IN (SELECT id FROM conv_sessions WHERE updated_at < ?)",
+                       (cutoff,))
+            tx.execute("DELETE FROM conv_sessions WHERE updated_at < ?", (cutoff,))
+            tx.execute("INSERT INTO conv_sessions (id, created_at, updated_at) VALUES (?, ?, ?)", (sid, now, now))
         return sid
 
-    def _purge(self, now: float) -> None:
-        old = [r[0] for r in self._db.execute("SELECT id FROM conv_sessions WHERE updated_at < ?", (now - self.ttl_s,))]
-        for sid in old:
-            self._db.execute("DELETE FROM conv_turns WHERE session_id = ?", (sid,))
-            self._db.execute("DELETE FROM conv_sessions WHERE id = ?", (sid,))
-
     def _check(self, session_id: str) -> None:
-        row = self._db.execute("SELECT updated_at FROM conv_sessions WHERE id = ?", (session_id,)).fetchone()
-        if row is None or row[0] < self.clock() - self.ttl_s:
+        rows = self.db.query("SELECT updated_at FROM conv_sessions WHERE id = ?", (session_id,))
+        if not rows or rows[0][0] < self.clock() - self.ttl_s:
             raise UnknownSessionError(f"unknown or expired session: {session_id}")
 
     def exists(self, session_id: str) -> bool:
         """True when the session exists and has not expired."""
         try:
-            with self._lock:
-                self._check(session_id)
+            self._check(session_id)
             return True
         except UnknownSessionError:
             return False
 
     def history(self, session_id: str) -> list[Turn]:
         """The session's turns, oldest first; UnknownSessionError when unknown or expired."""
-        with self._lock:
-            self._check(session_id)
-            rows = self._db.execute(
-                "SELECT turn, message, rewritten_query, answer, created_at FROM conv_turns WHERE session_id = ? ORDER BY turn",
-                (session_id,),
-            ).fetchall()
+        self._check(session_id)
+        rows = self.db.query(
+            "SELECT turn, message, rewritten_query, answer, created_at FROM conv_turns WHERE session_id = ? ORDER BY turn",
+            (session_id,),
+        )
         return [Turn(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4]) for r in rows]
 
     def append(self, session_id: str, message: str, rewritten_query: str, answer: dict) -> int:
         """Record a turn and return its number (1-based); QueryError once the turn cap is reached."""
         now = self.clock()
-        with self._lock, self._db:
-            self._check(session_id)
-            (count,) = self._db.execute("SELECT COUNT(*) FROM conv_turns WHERE session_id = ?", (session_id,)).fetchone()
+        with self.db.transaction() as tx:
+            # Touching the session first takes its row lock (PostgreSQL; SQLite's write lock alike):
+            # two replicas adding to one conversation take turns, and each counts the other's turn.
+            touched = tx.execute("UPDATE conv_sessions SET updated_at = ? WHERE id = ? AND updated_at >= ?",
+                                 (now, session_id, now - self.ttl_s)).rowcount
+            if touched != 1:
+                raise UnknownSessionError(f"unknown or expired session: {session_id}")
+            (count,) = tx.execute("SELECT COUNT(*) FROM conv_turns WHERE session_id = ?", (session_id,)).fetchone()
             if count >= self.max_turns:
                 raise QueryError(f"this conversation reached its limit of {self.max_turns} turns; start a new one")
             turn = count + 1
-            self._db.execute(
-                "INSERT INTO conv_turns VALUES (?, ?, ?, ?, ?, ?)",
+            tx.execute(
+                "INSERT INTO conv_turns (session_id, turn, message, rewritten_query, answer, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (session_id, turn, message, rewritten_query, json.dumps(answer, ensure_ascii=False), now),
             )
-            self._db.execute("UPDATE conv_sessions SET updated_at = ? WHERE id = ?", (now, session_id))
         return turn
 
     def turn_count(self, session_id: str) -> int:
         """How many turns the session holds."""
-        with self._lock:
-            self._check(session_id)
-            return self._db.execute("SELECT COUNT(*) FROM conv_turns WHERE session_id = ?", (session_id,)).fetchone()[0]
+        self._check(session_id)
+        return self.db.query("SELECT COUNT(*) FROM conv_turns WHERE session_id = ?", (session_id,))[0][0]
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        """Close the database connection (or pool)."""
+        self.db.close()

@@ -1,4 +1,4 @@
-"""Corpus stage: read policy files from `corpus/` into `Document`s.
+"""Corpus stage (text → Documents): policy files from `corpus/`, read by `assistant.ingest`, as `Document`s.
 
 Scraped government pages carry navigation bars, search-box labels, advertising phone numbers,
 "来源:" lines and trailing related-links lists; these are removed here so they never become
@@ -15,10 +15,9 @@ import json
 import re
 from pathlib import Path
 
+from assistant.ingest import read_file
 from assistant.schema import BuildCancelled, CorpusError, Document
 
-# .html/.docx/.pdf are read through assistant.ingest (trafilatura, python-docx, pypdf)
-SUPPORTED_SUFFIXES = (".txt", ".html", ".htm", ".docx", ".pdf")
 
 # Matched in full against a stripped line: a leading or trailing "\s*" next to ".{0,40}" or "\s+\S{2,6}"
 # would give the engine several ways to split the same spaces (the text-processing regexes stay linear).
@@ -45,33 +44,6 @@ _GENERIC_ZONE = re.compile(r"^(?:经济|技术|国家|国家级|省级|高新|�
 _HEADLINE_MAX = 80
 _ISSUER = re.compile(r"^(.{2,40}?)(?:关于|印发)")
 _BODY_WORDS = ("政府", "局", "委", "厅", "部", "办公室", "中心", "指挥部", "领导小组", "管委会", "院", "署", "会")
-
-
-def read_text(path: Path) -> str:
-    """Decode a text file: UTF-8 (with or without BOM), else GB18030; clear error otherwise."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path.name}: cannot read file ({exc.strerror})") from exc
-    if not raw.strip():
-        raise CorpusError(f"{path.name}: file is empty")
-    if b"\x00" in raw[:4096]:
-        raise CorpusError(f"{path.name}: looks like a binary file, not text")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if encoding == "gb18030" and not _mostly_cjk_or_ascii(text):
-            break
-        return text.replace("\r\n", "\n").replace("\r", "\n")
-    raise CorpusError(f"{path.name}: not valid UTF-8 or GB18030 text")
-
-
-def _mostly_cjk_or_ascii(text: str) -> bool:
-    # gb18030 decodes almost any byte string; reject results that are mostly rare symbols.
-    good = sum(1 for ch in text if ch.isascii() or "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
-    return good >= 0.9 * len(text)
 
 
 def clean(text: str) -> str:
@@ -240,22 +212,10 @@ def build_document(text: str, source: str, doc_id: str, sidecar: dict | None = N
     )
 
 
-def read_any(path: Path) -> str:
-    """The plain text of a corpus file of any supported type (CorpusError naming the file otherwise)."""
-    path = Path(path)
-    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise CorpusError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; expected {', '.join(SUPPORTED_SUFFIXES)}")
-    if path.suffix.lower() == ".txt":
-        return read_text(path)
-    from assistant.ingest import read_file
-
-    return read_file(path)
-
-
 def load_file(path: Path) -> Document:
     """Load one corpus file (raises CorpusError naming the file)."""
     path = Path(path)
-    return build_document(read_any(path), path.name, path.stem, load_sidecar(path))
+    return build_document(read_file(path), path.name, path.stem, load_sidecar(path))
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -350,7 +310,7 @@ def _import_one(source: dict | Path) -> tuple[str, str, dict]:
         if rec.get("title"):
             sidecar["title"] = str(rec["title"])
         return doc_id, rec["text"], sidecar
-    text = read_any(source)
+    text = read_file(source)
     sidecar = {**load_sidecar(source), "source": source.name}
     doc_id = str(sidecar.get("doc_id") or source.stem)
     sidecar["doc_id"] = doc_id

@@ -126,14 +126,15 @@ def extract(text: str) -> tuple[Fact, ...]:
             if fact_kind == "amount":
                 payers = _PAYER.findall(text[max(0, m.start() - 20) : m.start()])
                 payer = payers[-1] if payers else ""
-                beneficiary = _beneficiary(text, m.start())
+                beneficiary = beneficiary_before(text, m.start())
             found.append((m.start(), Fact(kind=fact_kind, text=text[m.start():end].strip(), unit=unit, low=low, high=high, payer=payer, beneficiary=beneficiary)))
     for m in _CONDITION.finditer(text):
         found.append((m.start(), Fact(kind="condition", text=m.group(0).strip())))
     return tuple(f for _, f in sorted(found, key=lambda x: x[0]))
 
 
-def _beneficiary(text: str, start: int) -> str:
+def beneficiary_before(text: str, start: int) -> str:
+    """The 对… phrase naming who receives what is stated at `start`, in the same sentence ("" when none)."""
     window_start = max(0, start - _BENEFICIARY_WINDOW)
     sentence_start = max(text.rfind(p, window_start, start) for p in "。；;\n") + 1
     sentence_start = max(sentence_start, window_start)

@@ -12,16 +12,17 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import numpy as np
 
 from assistant.backends import as_target
-from assistant.backends.local import FORMAT_VERSION
+# The build's shared pieces live below the builder and the backends (manifest.py, vectors.py);
+# text_hash stays importable from here, where eval and bench take it.
+from assistant.manifest import BuildStats, new_manifest
 from assistant.schema import Clause, Document, IndexMissingError, StaleIndexError
-from assistant.text import normalize
+from assistant.vectors import embed_clauses, text_hash  # noqa: F401 (text_hash: see above)
 
 if TYPE_CHECKING:  # an index of either backend: what the previous build left
     from assistant.backends.local import PolicyIndex
@@ -38,111 +39,15 @@ def pipeline_hash() -> str:
     root = Path(assistant.__file__).parent
     h = hashlib.sha256()
     for rel in (
-        "corpus.py", "chunk.py", "facts.py", "text.py", "dedup.py", "validity.py",
-        "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv",
+        "ingest.py", "corpus.py", "chunk.py", "facts.py", "conditions.py", "vocab.py", "text.py", "dedup.py",
+        "validity.py", "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv", "data/units.tsv",
+        "data/quantities.tsv", "data/industries.tsv", "data/condition_words.tsv", "data/enterprise_types.txt",
     ):
         path = root / rel
         if path.exists():
             h.update(rel.encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("faiss-cpu", "bm25s", "pymilvus", "milvus-lite", "jieba", "sentence-transformers", "torch"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    from assistant import __version__
-
-    out["assistant"] = __version__
-    return out
-
-
-@dataclass(frozen=True)
-class BuildStats:
-    documents: int
-    clauses: int
-    embedded: int  # clauses whose vectors were computed (the rest came from the cache)
-    seconds: float
-    dense_index: str
-    chunked: int = 0  # documents chunked in this build
-    reused: int = 0  # documents whose clauses came from the previous index (unchanged since)
-    skipped: tuple = ()  # the CorpusErrors of documents left out (each names its file and the reason)
-    changes: dict | None = None  # documents added / changed / removed since the previous index
-
-
-def _embed_rows(embedder, texts: list[str], hashes: list[str], rows: list[int], vectors: np.ndarray,
-                batch_size: int, progress: Callable[[int, int], None] | None) -> None:
-    """Embed texts[rows] into vectors[rows]: each distinct text once, all of them in one pass sorted by
-    length (longest first) across the whole build, so every batch pads to nearly its own length.
-
-    The sorted list is handed to the embedder in slices only to report progress (and let a build stop
-    between them); slices keep the global order, unlike encoding clauses in corpus order, where each
-    group of short articles waits on its longest one.
-    """
-    first: dict[str, int] = {}
-    for i in rows:
-        first.setdefault(hashes[i], i)
-    unique = sorted(first.values(), key=lambda i: -len(texts[i]))
-    step = max(batch_size * 8, 256)
-    for s in range(0, len(unique), step):
-        part = unique[s : s + step]
-        vectors[part] = embedder.encode([texts[i] for i in part], batch_size=batch_size)
-        if progress:
-            progress(min(s + step, len(unique)), len(unique))
-    for i in rows:
-        if first[hashes[i]] != i:  # a repeated text (the same clause under two headings) reuses its vector
-            vectors[i] = vectors[first[hashes[i]]]
-
-
-@dataclass(frozen=True)
-class Embedded:
-    """Clause texts as embedded (normalised index text), their hashes and vectors, and how many
-    vectors were computed now rather than taken from the cache."""
-
-    texts: list
-    hashes: list
-    vectors: np.ndarray
-    computed: int
-
-
-def embed_clauses(clauses: Sequence[Clause], embedder, cached: dict[str, np.ndarray] | None = None,
-                  batch_size: int = 32, progress: Callable[[int, int], None] | None = None) -> Embedded:
-    """The vectors of clauses, reusing cached ones by text hash."""
-    texts = [normalize(c.index_text()) for c in clauses]
-    hashes = [text_hash(t) for t in texts]
-    cached = cached or {}
-    dim = embedder.dim
-    vectors = np.zeros((len(clauses), dim), dtype=np.float32)
-    todo = []
-    for i, h in enumerate(hashes):
-        if h in cached and cached[h].shape[0] == dim:
-            vectors[i] = cached[h]
-        else:
-            todo.append(i)
-    _embed_rows(embedder, texts, hashes, todo, vectors, batch_size, progress)
-    return Embedded(texts, hashes, vectors, len(todo))
-
-
-def new_manifest(embedder, corpus_hash: str, documents: int, clauses: int, extra: dict | None = None) -> dict:
-    """What an index records about how it was made (read back to decide whether it is stale)."""
-    return {
-        "format": FORMAT_VERSION,
-        "model": embedder.name,
-        "dim": embedder.dim,
-        "corpus_hash": corpus_hash,
-        "counts": {"documents": documents, "clauses": clauses},
-        "versions": _versions(),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **(extra or {}),
-    }
 
 
 def stale_reason(where, corpus_hash: str, model: str, chunk_max_chars: int) -> str | None:

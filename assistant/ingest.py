@@ -1,6 +1,7 @@
-"""Ingest stage: turn an uploaded .txt/.html/.docx/.pdf into plain text for the corpus.
+"""Ingest stage (file formats → text): a .txt/.html/.docx/.pdf file or upload as plain text.
 
-Text files go through the corpus decoder (UTF-8 or GB18030); HTML through trafilatura, so
+The lowest stage of the corpus: `corpus` (text → Documents) reads its files through here, never
+the other way. Text files are decoded as UTF-8 or GB18030; HTML goes through trafilatura, so
 navigation and footers of government portals are dropped by a real extractor; Word files keep
 table rows (reward tables are common in policy documents); PDFs are read page by page.
 Every failure is a CorpusError naming the file and the reason.
@@ -9,7 +10,6 @@ Every failure is a CorpusError naming the file and the reason.
 from __future__ import annotations
 
 import io
-import tempfile
 from pathlib import Path
 
 from assistant.schema import CorpusError
@@ -17,13 +17,44 @@ from assistant.schema import CorpusError
 SUFFIXES = (".txt", ".html", ".htm", ".docx", ".pdf")
 
 
-def _txt(name: str, data: bytes) -> str:
-    from assistant.corpus import read_text
+def decode_text(name: str, raw: bytes) -> str:
+    """Decode a text file's bytes: UTF-8 (with or without BOM), else GB18030; clear error otherwise."""
+    if not raw.strip():
+        raise CorpusError(f"{name}: file is empty")
+    if b"\x00" in raw[:4096]:
+        raise CorpusError(f"{name}: looks like a binary file, not text")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if encoding == "gb18030" and not _mostly_cjk_or_ascii(text):
+            break
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    raise CorpusError(f"{name}: not valid UTF-8 or GB18030 text")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(name).name
-        path.write_bytes(data)
-        return read_text(path)
+
+def _mostly_cjk_or_ascii(text: str) -> bool:
+    # gb18030 decodes almost any byte string; reject results that are mostly rare symbols.
+    good = sum(1 for ch in text if ch.isascii() or "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f" or "\uff00" <= ch <= "\uffef")
+    return good >= 0.9 * len(text)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path.name}: cannot read file ({exc.strerror})") from exc
+
+
+def read_text(path: Path) -> str:
+    """Decode a text file: UTF-8 (with or without BOM), else GB18030; clear error otherwise."""
+    path = Path(path)
+    return decode_text(path.name, _read_bytes(path))
+
+
+def _txt(name: str, data: bytes) -> str:
+    return decode_text(Path(name).name, data)
 
 
 def _html(name: str, data: bytes) -> str:
@@ -86,10 +117,10 @@ def extract_text(name: str, data: bytes) -> str:
 
 
 def read_file(path: Path) -> str:
-    """Plain text of a corpus file of any supported type."""
+    """Plain text of a corpus file of any supported type (CorpusError naming the file otherwise)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CorpusError(f"{path.name}: cannot read file ({exc.strerror})") from exc
-    return extract_text(path.name, data)
+    if path.suffix.lower() not in SUFFIXES:
+        raise CorpusError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; expected {', '.join(SUFFIXES)}")
+    if path.suffix.lower() == ".txt":
+        return read_text(path)
+    return extract_text(path.name, _read_bytes(path))

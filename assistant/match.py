@@ -8,22 +8,26 @@ states the benefit as written (the amount whose beneficiary names the matched te
 has several) and the condition it sets. Retrieval over the profile adds a small bonus, so wording the
 vocabulary does not know still counts a little. A company registered in a district is offered its
 district's clauses and those of the city and province containing it, never a neighbour's.
+
+With structured facts (the calculator, assistant.calculator) every rule a clause states is checked
+against them: the matches are the rules the company qualifies for, by estimated amount, then those
+some unknown fact decides (with the question that settles it), then near misses (one condition
+unmet, with what is missing). Facts no clause of the library conditions on are reported as unused.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
+from assistant.calculator import Evaluation, Profile, evaluate, form, given, parse_facts, profile_terms, used_by
 from assistant.facts import extract
 from assistant.schema import QueryError
-from assistant.text import expand_aliases, match_form
-from assistant.vocab import applies_in, locate, words
+from assistant.vocab import applies_in, locate
 
 _GRANTS = re.compile(r"奖励|补助|资助|补贴|奖补|贴息|减免|免征|给予[^。；;，,]{0,12}支持")
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
-_ACTIONS = ("上市", "挂牌", "股份制改造", "股改")
 MAX_MATCHES = 20
 
 
@@ -40,45 +44,33 @@ class Match:
     validity: dict
     why: tuple[str, ...]  # the profile terms it matched
     score: float = 0.0
+    # with facts (the calculator): the rule checked, condition by condition
+    conditions: tuple = ()  # calculator.Checked
+    eligible: bool | None = None
+    estimate: dict | None = None  # {amount_yuan | min_yuan, max_yuan, formula, quote}
+    group: str = ""  # eligible | unknown | near_miss
+    question: str = ""  # what would settle the first unknown condition
+    missing: str = ""  # for a near miss: the one condition unmet
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["why"] = list(self.why)
+        d["conditions"] = [c.to_dict() for c in self.conditions]
         return d
 
 
-@lru_cache(maxsize=1)
-def _vocabulary() -> tuple[tuple[str, float], ...]:
-    # (canonical term, weight): what a company is (types) weighs most, then what it plans (topics).
-    terms: dict[str, float] = {}
-    for name, weight in (("enterprise_types.txt", 3.0), ("listing_venues.txt", 2.0), ("topics.txt", 2.0)):
-        for w in words(name):
-            term = _unquoted(expand_aliases(w))
-            if len(term) >= 2:
-                terms.setdefault(term, weight)
-    for action in _ACTIONS:
-        terms.setdefault(expand_aliases(action), 1.0)
-    return tuple(sorted(terms.items(), key=lambda t: -len(t[0])))
+@dataclass(frozen=True)
+class MatchReport:
+    """What a match with facts returns: the matches and the facts no clause of the library uses."""
+
+    matches: tuple[Match, ...]
+    unused: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"matches": [m.to_dict() for m in self.matches], "unused": list(self.unused)}
 
 
-def _unquoted(text: str) -> str:
-    # 专精特新“小巨人”企业 and 专精特新小巨人企业 are the same recognition
-    return re.sub(r"[“”\"'‘’「」]", "", text)
-
-
-def _form(text: str) -> str:
-    return _unquoted(match_form(text))
-
-
-def profile_terms(profile: str) -> dict[str, float]:
-    """The vocabulary terms a profile names (canonical form → weight), longest first, no term twice."""
-    text = _form(profile or "")
-    found: dict[str, float] = {}
-    for term, weight in _vocabulary():
-        t = term.lower()
-        if t in text and not any(t in f for f in found):
-            found[t] = weight
-    return found
+_form = form  # the look-up form of profile terms (calculator owns it)
 
 
 _LEVEL = re.compile(r"国家级|省级|市级|区级|县级")
@@ -106,43 +98,70 @@ def _benefit(sentence: str, why: tuple[str, ...], profile: str = "") -> tuple[st
 
 
 def match(index, retriever=None, region: str | None = None, profile: str | None = None, only_current: bool = False,
-          today=None, limit: int = MAX_MATCHES) -> list[Match]:
-    """The clauses granting something to a company of `profile` in `region`, best fit first."""
-    from assistant.validity import of_record
+          today=None, limit: int = MAX_MATCHES, facts=None) -> list[Match]:
+    """The clauses granting something to a company of `profile` (free text) and `facts` (a dict or a
+    calculator.Profile) in `region`, best fit first."""
+    return list(match_report(index, retriever, region, profile, only_current, today, limit, facts).matches)
 
+
+def match_report(index, retriever=None, region: str | None = None, profile: str | None = None,
+                 only_current: bool = False, today=None, limit: int = MAX_MATCHES, facts=None) -> MatchReport:
+    """`match` with the facts no clause of the library conditions on (FactsError names a bad fact)."""
     region = (region or "").strip()
     profile = (profile or "").strip()
-    if not region and not profile:
+    day = today or dt.date.today()
+    company = facts if isinstance(facts, Profile) or facts is None else parse_facts(facts, profile, day)
+    if isinstance(facts, Profile) and profile and not facts.text:
+        company = Profile(**{**facts.__dict__, "text": profile})
+    if not region and not profile and company is None:
         raise QueryError("give a region, a profile, or both")
-    terms = profile_terms(profile)
+    candidates = _candidates(index, region, only_current, today)
+    if company is None:
+        return MatchReport(tuple(_by_terms(candidates, retriever, region, profile, limit)))
+    matches = _calculated(candidates, company, profile_terms(profile), day, limit)
+    used = used_by((r for c in index.clauses for r in c.rules), company, day)
+    return MatchReport(tuple(matches), tuple(f for f in given(company) if f not in used))
+
+
+def _candidates(index, region: str, only_current: bool, today) -> list[tuple]:
+    """(clause, validity) of every clause that applies to a company registered in `region`."""
+    from assistant.validity import of_record
+
     records = {d.get("doc_id"): d for d in index.documents}
     library = sorted({d.get("region") or "" for d in index.documents} - {""})
     locations = locate(region, library) if region else ()
     if region and not locations:
         raise QueryError(f"unknown region {region!r}: name a province, city or district, or a region of the library")
-    # a company's own place and every place containing it (its city's, its province's policies)
-    applicable = [r for r in library if applies_in(r, locations)] if region else [None]
+    out = []
+    for c in index.clauses:
+        if region and not applies_in(c.region, locations):
+            continue  # never a clause of another region, nor of one inside it, nor of a document stating none
+        validity = of_record(records.get(c.doc_id), today).to_dict()
+        if only_current and validity["status"] != "current":
+            continue
+        out.append((c, validity))
+    return out
+
+
+def _by_terms(candidates, retriever, region: str, profile: str, limit: int) -> list[Match]:
+    # the free-text match: granting sentences that name the profile's terms
+    terms = profile_terms(profile)
     bonus: dict[str, float] = {}
     if profile and retriever is not None:
-        for where in applicable:
+        # a company's own place and every place containing it (its city's, its province's policies)
+        for where in sorted({c.region for c, _ in candidates}) if region else [None]:
             for rank, hit in enumerate(retriever.search(profile, k=50, region=where)):
                 score = 1.0 / (1 + rank / 5)
                 bonus[hit.clause.clause_id] = max(score, bonus.get(hit.clause.clause_id, 0.0))
     out: list[Match] = []
-    for c in index.clauses:
-        if region and not applies_in(c.region, locations):
-            continue  # never a clause of another region, nor of one inside it, nor of a document stating none
-        record = records.get(c.doc_id)
-        validity = of_record(record, today).to_dict()
-        if only_current and validity["status"] != "current":
-            continue
+    for c, validity in candidates:
         best = None
         for m in _SENTENCE.finditer(c.text):
             sentence = m.group(0).strip()
             if not sentence or not _GRANTS.search(sentence):
                 continue
-            form = _form(sentence)
-            why = tuple(t for t in terms if t in form)
+            form_ = _form(sentence)
+            why = tuple(t for t in terms if t in form_)
             if terms and not why:
                 continue
             score = sum(terms[t] for t in why) + (0.5 if extract(sentence) else 0.0)
@@ -159,3 +178,56 @@ def match(index, retriever=None, region: str | None = None, profile: str | None 
     out.sort(key=lambda m: (-m.score, m.clause_id))
     return out[:limit]
 
+
+_GROUPS = {"eligible": 0, "unknown": 1, "near_miss": 2}
+
+
+def _calculated(candidates, company: Profile, terms: dict[str, float], today: dt.date, limit: int) -> list[Match]:
+    # every rule checked: eligible by estimate, then unknown (fewest unknowns first), then near misses
+    ranked: list[tuple[tuple, Match]] = []
+    for c, validity in candidates:
+        for rule in c.rules:
+            ev = evaluate(rule, company, today)
+            group = ev.group
+            if group not in _GROUPS:
+                continue
+            why = tuple(t for t in terms if t in _form(rule.text)) or tuple(x.text for x in ev.conditions if x.status == "met")
+            m = Match(c.clause_id, c.doc_id, c.doc_title, c.region, c.section, rule.benefit.text,
+                      "；".join(x.text for x in rule.conditions), rule.text, validity, why, round(ev.value(), 2),
+                      ev.conditions, ev.eligible, ev.estimate, group, ev.question, ev.missing)
+            ranked.append((_order(ev, group), m))
+    ranked.sort(key=lambda r: (r[0], r[1].clause_id))
+    return [m for _, m in ranked[:limit]]
+
+
+def _order(ev: Evaluation, group: str) -> tuple:
+    unknown = sum(1 for c in ev.conditions if c.status == "unknown")
+    figure = 0 if ev.estimate else 1
+    if group == "eligible":
+        return (0, figure, -ev.value())
+    if group == "unknown":
+        return (1, unknown, figure, -ev.value())
+    return (2, 0 if ev.unmet[0].kind == "threshold" else 1, figure, -ev.value())
+
+
+_MARKS = {"met": "✓", "unmet": "✗", "unknown": "?"}
+_HEADINGS = {"eligible": "符合条件", "unknown": "待确认", "near_miss": "差一项"}
+
+
+def format_report(report: MatchReport) -> str:
+    """A calculated match for a terminal: each rule's checklist, estimate and question, then the unused facts."""
+    if not report.matches:
+        return "没有找到适用于该企业的支持条款。"
+    out = []
+    for i, m in enumerate(report.matches, 1):
+        est = (m.estimate or {}).get("formula", "未定金额")
+        out.append(f"{i}. [{_HEADINGS.get(m.group, m.group)}] {est}  《{m.doc_title}》 {m.section} ({m.clause_id})")
+        out += [f"   {_MARKS[c.status]} {c.text}：{c.why}" for c in m.conditions]
+        if m.question:
+            out.append(f"   问：{m.question}")
+        if m.missing:
+            out.append(f"   尚缺：{m.missing}")
+        out.append(f"   “{m.quote}”")
+    if report.unused:
+        out.append("未用到的信息：" + "、".join(report.unused))
+    return "\n".join(out)

@@ -1,4 +1,4 @@
-"""Pipeline: the one object the CLI and the API use — question → (conversation) → retrieve → answer.
+"""Pipeline: the `Assistant`, the one object every edge calls — question → (conversation) → retrieve → answer.
 
 `Assistant` holds the loaded index, its retriever and the session store. `ask()` is stateless;
 `chat()` resolves an elliptical follow-up against the session's earlier turns first and returns the
@@ -8,9 +8,6 @@ together after an admin re-index, so a request never sees one without the other.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import threading
 from dataclasses import replace
 
@@ -63,6 +60,11 @@ class Assistant:
     def _retrying(self, work):
         """Run work(index, retriever); when another process re-indexed and dropped the generation the
         index was bound to (IndexSwappedError), load the current one and run it once more."""
+        replaced = getattr(self.target, "replaced", None)  # FAISS: a folder another replica swapped
+        if replaced is not None and replaced(self.index):
+            with self._lock:
+                if replaced(self.index):
+                    self.swap_index(self.target.load())
         with self._lock:
             index, retriever = self.index, self.retriever
         try:
@@ -153,95 +155,3 @@ class Assistant:
         answer = replace(self._answer(query, None, None), rewritten_query=query, session_id=session_id)
         turn = self.sessions.append(session_id, message, query, answer.to_dict())
         return replace(answer, turn=turn)
-
-
-def format_answer(answer: Answer) -> str:
-    """An answer for a terminal: the text, then each citation's title, section and quote."""
-    out = [answer.answer]  # the validity notice is already its last line
-    if answer.clarify:
-        options = " / ".join(f"[{i}] {o}" for i, o in enumerate(answer.clarify["options"], 1))
-        out.append(f"{answer.clarify['question']} {options}（输入地区名或序号）")
-    if answer.rewritten_query:
-        out.insert(0, f"（检索：{answer.rewritten_query}）")
-    for c in answer.citations:
-        out.append(f"  [{c.n}] 《{c.doc_title}》 {c.section}\n      “{c.quote}”  ({c.clause_id})")
-    if answer.related:
-        out.append("可能相关：")
-        for c in answer.related:
-            out.append(f"  - 《{c.doc_title}》 {c.section}  ({c.clause_id})")
-    return "\n".join(out)
-
-
-def format_matches(matches: list) -> str:
-    """政策匹配 results for a terminal: benefit, condition, the quoted sentence and where it stands."""
-    if not matches:
-        return "没有找到适用于该企业的支持条款。"
-    out = []
-    for i, m in enumerate(matches, 1):
-        status = {"current": "现行", "expired": "已过期", "unknown": "未载明有效期"}.get(m.validity.get("status"), "")
-        out.append(f"{i}. {m.benefit}" + (f"（条件：{m.condition}）" if m.condition else "") + (f"  匹配：{'、'.join(m.why)}" if m.why else ""))
-        out.append(f"   “{m.quote}”")
-        out.append(f"   《{m.doc_title}》{'（' + m.region + '）' if m.region else ''} {m.section} [{status}]  ({m.clause_id})")
-    return "\n".join(out)
-
-
-def cli(name: str, argv: list[str]) -> int:
-    """`ask "…" [--json] [--region R] [--doc D]`, interactive `chat [--json]` and
-    `match ["profile"] [--region R] [--only-current] [--json]`."""
-    from assistant.config import Settings
-
-    parser = argparse.ArgumentParser(prog=f"assistant {name}")
-    if name == "ask":
-        parser.add_argument("question")
-        parser.add_argument("--region")
-        parser.add_argument("--doc")
-    if name == "match":
-        parser.add_argument("profile", nargs="?", default="", help="the company: types, recognitions, plans, size")
-        parser.add_argument("--region", help="where it is registered")
-        parser.add_argument("--only-current", action="store_true", help="only documents whose term has not ended")
-    parser.add_argument("--json", action="store_true", help="print the record as JSON")
-    args = parser.parse_args(argv)
-    assistant = Assistant.from_settings(Settings())
-    if name == "match":
-        found = assistant.match(args.region, args.profile, args.only_current)
-        if args.json:
-            print(json.dumps({"matches": [m.to_dict() for m in found]}, ensure_ascii=False, indent=2))
-        else:
-            print(format_matches(found))
-        return 0
-
-    def show(answer: Answer) -> None:
-        if args.json:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-        else:
-            print(format_answer(answer))
-
-    if name == "ask":
-        show(assistant.ask(args.question, region=args.region, doc_id=args.doc))
-        return 0
-    session_id = None
-    clarify = None
-    interactive = sys.stdin.isatty()
-    while True:
-        if interactive:
-            print("> ", end="", flush=True)
-        line = sys.stdin.readline()
-        if not line:
-            break
-        line = line.strip()
-        if line in ("exit", "quit", "退出"):
-            break
-        if not line:
-            continue
-        if clarify and line.isdigit() and 1 <= int(line) <= len(clarify["options"]):
-            line = clarify["options"][int(line) - 1]  # a clarifying option chosen by its number
-        try:
-            answer = assistant.chat(line, session_id)
-        except QueryError as e:
-            print(f"error: {e}", file=sys.stderr)
-            continue
-        session_id = answer.session_id
-        clarify = answer.clarify
-        show(answer)
-        print()
-    return 0

@@ -41,6 +41,74 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One condition a rule sets on who may claim its benefit (read by assistant.conditions)."""
+
+    kind: str  # subject | industry | threshold | time | scope
+    text: str  # as written, a substring of the clause ("节能量在1000吨标准煤以上")
+    name: str = ""  # subject: the qualification; industry: 工业 / 非工业 …; threshold: the quantity's canonical name; time: 首次 / 新认定 / 当年
+    op: str = ""  # threshold: ">=", ">", "<=", "<"
+    value: float | None = None  # threshold: in the base unit of its dimension (元, 吨标准煤, 人, %)
+    unit: str = ""  # threshold: as written (吨标准煤)
+    dimension: str = ""  # threshold: money | energy | people | percent | years …
+    options: tuple[str, ...] = ()  # subject: any one of these (中国质量奖、鲁班奖 …)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Condition":
+        return cls(**{**d, "options": tuple(d.get("options", ()))})
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One step of a benefit by level, kind or size: the condition that selects it and its amount."""
+
+    condition: Condition
+    low: float  # 元
+    high: float  # 元
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Tier":
+        return cls(Condition.from_dict(d["condition"]), d["low"], d["high"])
+
+
+@dataclass(frozen=True)
+class Benefit:
+    """What a rule grants: a fixed amount, a range, a rate times a quantity (with a cap), tiers, an
+    amount up to a cap, or support of no stated figure. Amounts in 元."""
+
+    kind: str  # fixed | range | rate | percent | tiers | upto | unspecified
+    text: str  # as written ("每吨标准煤给予240元")
+    low: float | None = None  # fixed / range
+    high: float | None = None
+    rate: float | None = None  # rate: 元 per base unit of `dimension`; percent: the share (30 for 30%)
+    per: str = ""  # rate: the unit as written (吨标准煤, 人)
+    quantity: str = ""  # rate / percent: the canonical name of what is multiplied (节能量, 设备投资)
+    dimension: str = ""  # rate / percent: the quantity's dimension
+    cap: float | None = None  # 元
+    cap_text: str = ""  # as written ("同一企业补贴金额不超过300万元")
+    tiers: tuple[Tier, ...] = ()
+    parts: tuple[float, ...] = ()  # fixed: amounts paid together (市财政20万元 + 区财政再20万元), in 元
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Benefit":
+        return cls(**{**d, "tiers": tuple(Tier.from_dict(t) for t in d.get("tiers", ())), "parts": tuple(d.get("parts", ()))})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One grant a clause states: who may claim it, on what conditions, and what it is. A clause
+    naming two subjects (工业企业 …；非工业企业 …) states two rules."""
+
+    text: str  # the sentence(s) stating it; a substring of the clause
+    conditions: tuple[Condition, ...]
+    benefit: Benefit
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Rule":
+        return cls(d["text"], tuple(Condition.from_dict(c) for c in d.get("conditions", ())), Benefit.from_dict(d["benefit"]))
+
+
+@dataclass(frozen=True)
 class Clause:
     """The unit of retrieval and citation: one numbered item with its heading path."""
 
@@ -54,6 +122,7 @@ class Clause:
     ordinal: int = 0  # position in its document
     level: str = ""  # the document's level (市/区/开发区)
     facts: tuple[Fact, ...] = ()
+    rules: tuple[Rule, ...] = ()  # the grants it states, with their conditions (assistant.conditions)
 
     def index_text(self) -> str:
         """The text that is embedded and BM25-indexed: title and path give a child its context."""
@@ -80,6 +149,7 @@ class Clause:
     def from_dict(cls, d: dict) -> "Clause":
         d = dict(d)
         d["facts"] = tuple(Fact(**f) for f in d.get("facts", ()))
+        d["rules"] = tuple(Rule.from_dict(r) for r in d.get("rules", ()))
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -196,6 +266,15 @@ class StaleIndexError(AssistantError):
 
 class QueryError(AssistantError):
     """A query or request parameter is unusable (empty, too long, k out of range …)."""
+
+
+class FactsError(QueryError):
+    """A structured company profile (facts) is unusable: an unknown unit, an unparseable or absurd
+    quantity; the message names the field."""
+
+    def __init__(self, field: str, problem: str):
+        self.field = field
+        super().__init__(f"facts.{field}: {problem}")
 
 
 class UnknownClauseError(AssistantError):

@@ -238,3 +238,79 @@ def applies_in(clause_region: str, locations: Iterable[str]) -> bool:
     the region is that place or one containing it (a city's policy covers its districts). A clause of
     a place inside it does not (a 蓟州 grant is not a 天津 company's), nor one stating no region."""
     return bool(clause_region) and any(loc.startswith(clause_region) for loc in locations)
+
+
+@lru_cache(maxsize=None)
+def read_rows(name: str) -> tuple[tuple[str, ...], ...]:
+    """A tab-separated data file of any number of columns: one tuple of stripped cells a line."""
+    raw = resources.files("assistant.data").joinpath(name).read_text(encoding="utf-8")
+    return tuple(
+        tuple(cell.strip() for cell in line.split("\t"))
+        for line in raw.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+
+
+# -- the calculator's vocabulary: units, quantities, industries, condition words ----------------------
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    dimension: str
+    factor: float  # how many base units one is
+    short: str  # as shown in a formula
+
+
+@lru_cache(maxsize=1)
+def units() -> dict[str, Unit]:
+    """Every unit the calculator knows (data/units.tsv), by its written form."""
+    return {r[0]: Unit(r[0], r[1], float(r[2]), r[3] if len(r) > 3 else r[0]) for r in read_rows("units.tsv")}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str  # canonical
+    dimension: str
+    field: str  # the profile field that states it ("" when only `quantities` can)
+    wordings: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def quantities() -> dict[str, Quantity]:
+    """The quantities policies set thresholds on (data/quantities.tsv), by canonical name."""
+    out = {}
+    for r in read_rows("quantities.tsv"):
+        wordings = tuple(w for w in (r[3].split("|") if len(r) > 3 else ()) if w)
+        out[r[0]] = Quantity(r[0], r[1], "" if r[2] == "-" else r[2], tuple(dict.fromkeys((r[0], *wordings))))
+    return out
+
+
+@lru_cache(maxsize=1)
+def wordings() -> tuple[tuple[str, Quantity], ...]:
+    """(wording, quantity) of every quantity, longest wording first."""
+    pairs = [(w, q) for q in quantities().values() for w in q.wordings]
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+def canonical_quantity(name: str, dimension: str = "") -> str:
+    """The canonical name of a quantity as worded (节约能源量 → 节能量); the wording itself when unknown."""
+    name = name.strip()
+    for w, q in wordings():
+        if (not dimension or q.dimension == dimension) and (w == name or (len(w) >= 2 and w in name)):
+            return q.name
+    return name
+
+
+@lru_cache(maxsize=1)
+def condition_words() -> dict[str, tuple[str, ...]]:
+    """data/condition_words.tsv by kind (recent, generic, ignore), longest first."""
+    out: dict[str, list[str]] = {}
+    for kind, word, *_ in read_rows("condition_words.tsv"):
+        out.setdefault(kind, []).append(word)
+    return {k: tuple(sorted(v, key=len, reverse=True)) for k, v in out.items()}
+
+
+@lru_cache(maxsize=1)
+def industries() -> tuple[tuple[str, str, str], ...]:
+    """(wording, canonical, wider industry or "") of data/industries.tsv, longest wording first."""
+    rows = [(r[0], r[1], "" if len(r) < 3 or r[2] == "-" else r[2]) for r in read_rows("industries.tsv")]
+    return tuple(sorted(rows, key=lambda r: -len(r[0])))

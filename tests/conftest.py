@@ -125,3 +125,33 @@ def held_build():
         return gate, entered
 
     return hold
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session (tests/pg.py), removed afterwards; skipped, saying why,
+    only where the server is not installed."""
+    from pg import Cluster, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = Cluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def database_url(postgres):
+    """The URL of a fresh, empty PostgreSQL database."""
+    return postgres.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path):
+    """Where a store keeps its tables, once per engine: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "assistant.db"
+    return request.getfixturevalue("database_url")

@@ -193,7 +193,7 @@ def test_facts_carry_beneficiary_payer_and_conditions():
 
 
 def test_terminal_format_prints_the_clarify_options_and_notice():
-    from assistant.pipeline import format_answer
+    from assistant.cli import format_answer
 
     a = Answer(answer="天津市蓟州区：30—50万元 [1]\n提示：……", notice="提示：……", clarify={"question": "您的企业注册在哪个地区？", "options": ["天津市蓟州区", "天津市宝坻区"]})
     out = format_answer(a)

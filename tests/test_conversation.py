@@ -1,4 +1,4 @@
-"""Conversation stage: follow-up resolution and the SQLite session store."""
+"""Conversation stage: follow-up resolution and the session store (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -69,26 +69,28 @@ def test_resolved_query_uses_the_last_standalone_query():
     assert "西青区" in q3 and "首次获批" in q3 and "宝坻" not in q3
 
 
-def test_sessions_persist_across_store_instances(tmp_path):
-    db = tmp_path / "assistant.db"
-    s1 = SessionStore(db)
+def test_sessions_persist_across_store_instances(store_location):
+    s1 = SessionStore(store_location)
     sid = s1.create()
     assert s1.append(sid, "蓟州区高企奖励多少", "蓟州区高企奖励多少", {"answer": "30—50万元 [1]"}) == 1
     assert s1.append(sid, "宝坻区呢", "宝坻区高企奖励多少", {}) == 2
     s1.close()
-    s2 = SessionStore(db)
+    s2 = SessionStore(store_location)
     turns = s2.history(sid)
     assert [t.turn for t in turns] == [1, 2] and turns[1].rewritten_query == "宝坻区高企奖励多少"
     assert turns[0].answer["answer"] == "30—50万元 [1]"
-    tables = {r[0] for r in s2._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables and all(t.startswith("conv_") for t in tables)
+    # the conversation's own tables carry its prefix, beside the store's record of migrations
+    assert s2.db.tables() == {"conv_sessions", "conv_turns", "store_schema"}
+    s2.close()
 
 
-def test_unknown_and_expired_sessions(tmp_path):
+def test_unknown_and_expired_sessions(store_location):
     now = [1000.0]
-    store = SessionStore(tmp_path / "a.db", ttl_s=60, clock=lambda: now[0])
+    store = SessionStore(store_location, ttl_s=60, clock=lambda: now[0])
     with pytest.raises(UnknownSessionError):
         store.history("nope")
+    with pytest.raises(UnknownSessionError):
+        store.append("nope", "m", "m", {})
     sid = store.create()
     store.append(sid, "m", "m", {})
     now[0] += 59
@@ -98,35 +100,45 @@ def test_unknown_and_expired_sessions(tmp_path):
         store.history(sid)
     with pytest.raises(UnknownSessionError):
         store.append(sid, "m", "m", {})
+    other = store.create()  # a new session purges the expired one with its turns
+    assert store.exists(other) and not store.exists(sid)
+    assert store.db.query("SELECT COUNT(*) FROM conv_turns")[0][0] == 0
+    store.close()
 
 
-def test_turn_cap(tmp_path):
-    store = SessionStore(tmp_path / "a.db", max_turns=2)
+def test_turn_cap(store_location):
+    store = SessionStore(store_location, max_turns=2)
     sid = store.create()
     store.append(sid, "a", "a", {})
     store.append(sid, "b", "b", {})
     with pytest.raises(QueryError):
         store.append(sid, "c", "c", {})
+    assert store.turn_count(sid) == 2
+    store.close()
 
 
-def test_store_is_thread_safe(tmp_path):
-    store = SessionStore(tmp_path / "a.db", max_turns=1000)
-    sid = store.create()
+def test_store_is_thread_safe(store_location):
+    """Concurrent turns of one conversation each get their own number; two store objects (two
+    replicas' connections to the same database) write to it at once."""
+    stores = [SessionStore(store_location, max_turns=1000) for _ in range(2)]
+    sid = stores[0].create()
     errors = []
 
-    def work():
+    def work(store):
         try:
             for _ in range(20):
                 store.append(sid, "q", "q", {})
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(stores[i % 2],)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors and [t.turn for t in store.history(sid)] == list(range(1, 81))
+    assert not errors and [t.turn for t in stores[1].history(sid)] == list(range(1, 81))
+    for store in stores:
+        store.close()
 
 
 def test_database_location_from_settings(tmp_path):
@@ -143,5 +155,6 @@ def test_database_location_from_settings(tmp_path):
     feedback.add_feedback(sid, 1, "up")
     assert (tmp_path / "shared" / "one.db").exists() and not (tmp_path / "unused").exists()
     assert SessionStore.from_settings(shared).exists(sid)  # a second process (replica) sees the session
-    with pytest.raises(BackendError, match="postgresql"):
-        database_location(Settings(database_url="postgresql://db/assistant"))
+    assert database_location(Settings(database_url="postgresql://u:p@db/assistant")) == "postgresql://u:p@db/assistant"
+    with pytest.raises(BackendError, match="'mysql' is not supported"):
+        database_location(Settings(database_url="mysql://db/assistant"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.corpus import clean, corpus_hash, extract_metadata, load_corpus, load_file, read_text
+from assistant.corpus import clean, corpus_hash, extract_metadata, load_corpus, load_file
+from assistant.ingest import read_text
 from assistant.schema import CorpusError
 
 BOILERPLATE = ["首 页 区县招商", "精确检索", "开始检索", "加盟电话", "来源:", "【政府扶持政策】相关法规", "2024-11-12", "2022-02-24"]

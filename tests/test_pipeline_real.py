@@ -84,7 +84,7 @@ def _env(monkeypatch, settings):
 
 
 def test_cli_ask_json_and_readable(hash_settings, monkeypatch, capsys):
-    from assistant.pipeline import cli
+    from assistant.cli import converse as cli
 
     _env(monkeypatch, hash_settings)
     assert cli("ask", ["蓟州区对首次获批的国家高新技术企业奖励多少？", "--json"]) == 0
@@ -96,7 +96,7 @@ def test_cli_ask_json_and_readable(hash_settings, monkeypatch, capsys):
 
 
 def test_cli_chat_keeps_session(hash_settings, monkeypatch, capsys):
-    from assistant.pipeline import cli
+    from assistant.cli import converse as cli
 
     _env(monkeypatch, hash_settings)
     monkeypatch.setattr("sys.stdin", io.StringIO("蓟州区对首次获批的国家高新技术企业奖励多少？\n宝坻区呢？\nexit\n"))

@@ -110,7 +110,26 @@ class LocalTarget:
     def load(self):
         from assistant.backends.local import PolicyIndex
 
-        return PolicyIndex.load(self.index_dir)
+        stamp = self.stamp()
+        index = PolicyIndex.load(self.index_dir)
+        index.stamp = stamp
+        return index
+
+    def stamp(self) -> tuple | None:
+        """What a swap changes: the manifest file's inode, time and size (None while there is none)."""
+        from assistant.backends.local import MANIFEST
+
+        try:
+            st = (self.index_dir / MANIFEST).stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def replaced(self, index) -> bool:
+        """True when the folder holds another index than `index`, which this target loaded: a
+        re-index in another process (replica) swapped it in. One stat, cheap at every request."""
+        loaded, now = getattr(index, "stamp", None), self.stamp()
+        return loaded is not None and now is not None and now != loaded
 
     def write(self, clauses, documents, vectors, hashes, manifest, stop=None, **options):
         from assistant.backends.local import PolicyIndex

@@ -17,10 +17,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from assistant.backends import Idf, StoredClauses, current_doc_ids, idf_from_df
+from assistant.manifest import BuildStats, new_manifest, readable
 from assistant.schema import Clause, Filters, IndexMissingError
 from assistant.text import tokenize
+from assistant.vectors import embed_clauses
 
-FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 
@@ -119,8 +120,6 @@ class PolicyIndex(StoredClauses):
         extra_manifest: dict | None = None,
     ):
         """Embed (reusing cached vectors by text hash) and index clauses in memory → (index, BuildStats)."""
-        from assistant.index import BuildStats, embed_clauses, new_manifest
-
         started = time.perf_counter()
         clauses = list(clauses)
         docs = list(documents)
@@ -283,4 +282,4 @@ def read_manifest(index_dir: Path) -> dict | None:
         manifest = json.loads((Path(index_dir) / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return manifest if isinstance(manifest, dict) and manifest.get("format") == FORMAT_VERSION else None
+    return readable(manifest)

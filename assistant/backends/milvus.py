@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.backends import Idf, StoredClauses, current_doc_ids, idf_from_df, weight_ratio
-from assistant.backends.local import FORMAT_VERSION
+from assistant.manifest import readable
 from assistant.schema import BackendError, Clause, Filters, IndexMissingError, IndexSwappedError
 
 _VARCHAR_MAX = 65_535  # bytes, Milvus' limit for one VARCHAR value
@@ -189,7 +189,7 @@ class MilvusTarget:
             manifest = _read_blob(self.client, gen + "_meta", "manifest")
         except Exception:
             return None
-        return manifest if isinstance(manifest, dict) and manifest.get("format") == FORMAT_VERSION else None
+        return readable(manifest)
 
     def load(self) -> "MilvusIndex":
         gen = self.generation()
