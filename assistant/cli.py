@@ -350,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("match", converse, "政策匹配: the clauses that grant something to a company profile"),
         ("serve", serve, "start the web service"),
         ("eval", "assistant.evaluate", "evaluate on a test set"),
+        ("calibrate", "assistant.evaluate.calibrate", "choose answer thresholds and ranking weights on both test sets"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),
     ):
         # The command parses its own arguments, `--help` included: this parser only routes to it
