@@ -40,12 +40,16 @@ def pipeline_hash() -> str:
     h = hashlib.sha256()
     for rel in (
         "ingest.py", "corpus.py", "chunk.py", "facts.py", "text.py", "dedup.py", "validity.py",
-        "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv",
+        "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv", "data/not_places.txt",
     ):
         path = root / rel
         if path.exists():
             h.update(rel.encode())
             h.update(path.read_bytes())
+    # the tokenizer takes its place names from jionlp's gazetteer, and documents their places
+    from importlib import metadata
+
+    h.update(f"jionlp {metadata.version('jionlp')}".encode())
     return h.hexdigest()[:16]
 
 
