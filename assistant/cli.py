@@ -365,7 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("chat", converse, "interactive conversation"),
         ("match", converse, "政策匹配: the clauses that grant something to a company profile"),
         ("serve", serve, "start the web service"),
+        ("mcp", "assistant.api.mcp", "MCP server over stdio (for agents; HTTP is served at /mcp)"),
         ("eval", "assistant.evaluate", "evaluate on a test set"),
+        ("calibrate", "assistant.evaluate.calibrate", "choose answer thresholds and ranking weights on both test sets"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),
     ):
         # The command parses its own arguments, `--help` included: this parser only routes to it

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -75,5 +76,15 @@ class Settings(BaseSettings):
     admin_token: str = ""  # empty: admin routes off
     cors_origins: list[str] = []
     rate_limit: str = "60/minute"
+    # Keys the standard doors (/v1 OpenAI-compatible chat, /mcp) accept as `Authorization: Bearer <key>`;
+    # ASSISTANT_API_KEYS=key1,key2 (comma-separated). Empty: the doors are open, like /api/chat.
+    api_keys: Annotated[list[str], NoDecode] = []
     max_message_chars: int = 1000
     max_upload_bytes: int = 10 * 1024 * 1024
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value

@@ -31,8 +31,12 @@ class Assistant:
         from assistant.backends import target_of
         from assistant.embed import embedder_for
 
+        from assistant.calibration import thresholds_for
+
         self.settings = settings
         self.embedder = embedder or embedder_for(settings)
+        # the answer thresholds and ranking weights calibrated for this model (a setting overrides a weight)
+        self.thresholds = thresholds_for(self.embedder.name, settings)
         self._lock = threading.RLock()
         # where the index is reloaded from when a re-index elsewhere replaced it (Milvus replicas)
         self.target = target if target is not None else (target_of(settings) if index is None else None)
@@ -53,7 +57,7 @@ class Assistant:
         """Replace index and retriever together (thread-safe), e.g. after an admin re-index."""
         from assistant.retrieve import Retriever
 
-        retriever = Retriever.from_settings(index, self.embedder, self.settings)
+        retriever = Retriever.from_settings(index, self.embedder, self.settings, self.thresholds)
         with self._lock:
             self.index, self.retriever = index, retriever
 
@@ -107,6 +111,16 @@ class Assistant:
         return self._retrying(lambda index, retriever: self._answer_with(index, retriever, query, region, doc_id))
 
     def _answer_with(self, index, retriever, query: str, region: str | None, doc_id: str | None) -> Answer:
+        hits, pool = self._hits(index, retriever, query, region, doc_id)
+        answer = compose(query, hits, regions=regions_of(index), documents=index.documents, idf=index.idf(), pool=pool,
+                         today=self.today(), thresholds=self.thresholds)
+        if self._rewriter is not None and not answer.refused:
+            answer = self._rewriter.rewrite(query, answer)
+        return answer
+
+    @staticmethod
+    def _hits(index, retriever, query: str, region: str | None, doc_id: str | None) -> tuple[list, list]:
+        """The clauses an answer may quote, and the deeper pool its place check reads."""
         regions = regions_of(index)
         named = mentioned_regions(query, regions) if region is None else []
         if region is None and doc_id is None and not named and asks_every_region(query):
@@ -117,18 +131,18 @@ class Assistant:
             for r in named:
                 hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))
             hits.sort(key=lambda h: -h.score)
-            pool = hits
-        else:
-            soft = region is None and bool(named)
-            if soft:
-                region = mentioned_region(query, regions)
-            pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
-            hits = pool[:SEARCH_K]
-        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf(), pool=pool,
-                         today=self.today())
-        if self._rewriter is not None and not answer.refused:
-            answer = self._rewriter.rewrite(query, answer)
-        return answer
+            return hits, hits
+        soft = region is None and bool(named)
+        if soft:
+            region = mentioned_region(query, regions)
+        pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
+        return pool[:SEARCH_K], pool
+
+    def evidence(self, query: str) -> tuple[str, list, list]:
+        """(query, hits, pool): what `ask` would compose its answer from (calibration re-composes
+        them under other thresholds)."""
+        query = self._check(query)
+        return self._retrying(lambda index, retriever: (query, *self._hits(index, retriever, query, None, None)))
 
     def match(self, region: str | None = None, profile: str | None = None, only_current: bool = False) -> list:
         """政策匹配: the clauses granting something to a company of `profile` in `region`, best fit first."""
