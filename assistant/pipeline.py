@@ -146,11 +146,24 @@ class Assistant:
 
     def match(self, region: str | None = None, profile: str | None = None, only_current: bool = False) -> list:
         """政策匹配: the clauses granting something to a company of `profile` in `region`, best fit first."""
-        from assistant.match import match
+        return list(self.match_report(region, profile, None, only_current).matches)
+
+    def match_report(self, region: str | None = None, profile: str | None = None, facts: dict | None = None,
+                     only_current: bool = False):
+        """政策计算器: `match` with a structured profile (facts) — each rule checked condition by
+        condition, the amount estimated — and the facts no clause of the library conditions on."""
+        from assistant.match import match_report
 
         if profile is not None and len(profile) > getattr(self.settings, "max_message_chars", 1000):
             raise QueryError(f"profile: too long ({len(profile)} characters)")
-        return self._retrying(lambda index, retriever: match(index, retriever, region, profile, only_current, self.today()))
+        return self._retrying(lambda index, retriever: match_report(index, retriever, region, profile, only_current,
+                                                                    self.today(), facts=facts))
+
+    def match_options(self, region: str | None = None) -> dict:
+        """What a calculator form offers: the library's qualifications, quantities, industries and units."""
+        from assistant.match import options
+
+        return self._retrying(lambda index, _: options(index, region))
 
     def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
         """One grounded answer, no session."""
