@@ -11,20 +11,16 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import zipfile
 import zlib
-from pathlib import Path
 
 import httpx
 import pytest
+from serving import ROOT, Service
 
-ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 TOKEN = "t"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -132,21 +128,12 @@ HOSTILE = {
 # -- a real server, its memory watched ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
 
 
-class Server:
-    def __init__(self, proc: subprocess.Popen, base: str, corpus: Path):
-        self.proc, self.base, self.corpus = proc, base, corpus
-
+class Server(Service):
     def files(self) -> list[str]:
         return sorted(p.name for p in self.corpus.iterdir())
 
@@ -154,46 +141,12 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`python -m assistant serve` of this checkout over a copy of the seeds (hash embedder), admin on."""
-    tmp = tmp_path_factory.mktemp("uploads")
-    corpus = tmp / "corpus"
-    shutil.copytree(ROOT / "corpus", corpus)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),  # this checkout's code, whatever the venv has installed
-        "ASSISTANT_EMBEDDER": "hash",
-        "ASSISTANT_CORPUS_DIR": str(corpus),
-        "ASSISTANT_INDEX_DIR": str(tmp / "index"),
-        "ASSISTANT_DATA_DIR": str(tmp / "data"),
-        "ASSISTANT_ADMIN_TOKEN": TOKEN,
-        "ASSISTANT_RATE_LIMIT": "100000/minute",
-        "ASSISTANT_DOCUMENT_TIMEOUT_S": "15",
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = open(tmp / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "serve", "--port", str(port)],
-                            cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    service = Server(tmp_path_factory.mktemp("uploads"), admin_token=TOKEN, rate_limit="100000/minute",
+                     document_timeout_s="15")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
-        yield Server(proc, base, corpus)
+        yield service.wait_ready(120)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        service.stop()
 
 
 class Watch:
