@@ -239,14 +239,6 @@ def _end(pool: list[_Worker]) -> None:
             w.close()
 
 
-def check_document(doc: Document, chunk_max_chars: int = 600, timeout_s: float | None = 20.0) -> list[Clause]:
-    """The clauses of one document, or its CorpusError raised (DocumentTimeoutError when too slow)."""
-    result = run([doc], chunk_max_chars, timeout_s)[0]
-    if isinstance(result, CorpusError):
-        raise result
-    return result
-
-
 def read_upload(name: str, data: bytes, doc_id: str, limits, chunk_max_chars: int = 600,
                 timeout_s: float | None = 20.0, memory_mb: int | None = 1024) -> tuple[str, int]:
     """An uploaded file's text and clause count, read, cleaned and chunked in a worker process that may
@@ -268,9 +260,8 @@ def read_upload(name: str, data: bytes, doc_id: str, limits, chunk_max_chars: in
         named, message = value
         raise (named or CorpusError)(message if named else f"{name}: reading failed ({message})")
     if kind == "memory":
-        raise UploadMemoryError(
-            f"{name}: reading the file needed more than {memory_mb} MB of memory (ASSISTANT_UPLOAD_MEMORY_MB); it was refused"
-        )
+        cap = f"more than {memory_mb} MB of memory (ASSISTANT_UPLOAD_MEMORY_MB)" if memory_mb else "more memory than there is"
+        raise UploadMemoryError(f"{name}: reading the file needed {cap}; it was refused")
     if kind == "timeout":
         raise DocumentTimeoutError(
             f"{name}: reading and chunking took longer than {timeout_s:g} s and was stopped "
