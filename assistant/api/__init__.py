@@ -24,16 +24,21 @@ from assistant.api.routes import admin, chat, lookup, match, openai, pages, serv
 from assistant.schema import (
     BackendError,
     CorpusError,
+    DecompressionBombError,
+    DocumentTooLongError,
     FileTooLargeError,
     IndexMissingError,
+    NestingTooDeepError,
     QueryError,
     ReindexRunningError,
     StaleIndexError,
+    TooManyPagesError,
     UnknownClauseError,
     UnknownDocumentError,
     UnknownSessionError,
     UnsafeNameError,
     UnsupportedFileError,
+    UploadMemoryError,
 )
 
 # The one error → status table: every core error a request can meet, and what the client gets
@@ -50,6 +55,11 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnsafeNameError, 400),
     (UnsupportedFileError, 415),
     (FileTooLargeError, 413),
+    (DecompressionBombError, 413),
+    (TooManyPagesError, 413),
+    (DocumentTooLongError, 413),
+    (UploadMemoryError, 413),
+    (NestingTooDeepError, 422),
     (ReindexRunningError, 409),
 )
 
