@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from assistant.api.deps import RateLimiter
-from assistant.api.routes import admin, chat, lookup, match, pages, service
+from assistant.api.routes import admin, chat, console, lookup, match, pages, service
 from assistant.schema import (
     BackendError,
+    BusyError,
     CorpusError,
     FileTooLargeError,
     IndexMissingError,
@@ -27,6 +28,7 @@ from assistant.schema import (
     StaleIndexError,
     UnknownClauseError,
     UnknownDocumentError,
+    UnknownRecordError,
     UnknownSessionError,
     UnsafeNameError,
     UnsupportedFileError,
@@ -46,10 +48,13 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnsupportedFileError, 415),
     (FileTooLargeError, 413),
     (ReindexRunningError, 409),
+    (UnknownRecordError, 404),
+    (BusyError, 409),
 )
 
 # No two routers' paths overlap, so their order changes no match; the pages come last, then the /static mount.
-ROUTERS = (chat.router, lookup.router, match.router, service.router, admin.router, pages.router)
+ROUTERS = (chat.router, lookup.router, match.router, service.router, admin.router, console.router, console.staff,
+           pages.router)
 
 
 def create_app(settings=None, assistant=None) -> FastAPI:
@@ -70,6 +75,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
     _attach_state(app, settings, assistant)
     _add_middleware(app, settings)
     _add_error_table(app)
+    app.middleware("http")(console.audit_admin_writes)
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=pages.STATIC, check_dir=False), name="static")
@@ -99,6 +105,23 @@ def _attach_state(app: FastAPI, settings, assistant) -> None:
     app.state.library = Library.from_settings(settings)
     app.state.reindexer = Reindexer(settings, assistant)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    _attach_console(app, settings, assistant)
+
+
+def _attach_console(app: FastAPI, settings, assistant) -> None:
+    # the staff console's services (routes/console.py): sign-in, audit, test items, evaluation runs
+    from assistant.api.auth import Auth
+    from assistant.audit import AuditStore
+    from assistant.evalruns import EvalRunner, EvalStore
+    from assistant.review import ReviewStore, export
+
+    app.state.audit = AuditStore.from_settings(settings)
+    app.state.auth = Auth(settings, app.state.audit)
+    app.state.review = ReviewStore.from_settings(settings)
+    app.state.evals = EvalStore.from_settings(settings)
+    app.state.eval_runner = EvalRunner(settings, assistant, app.state.evals,
+                                       lambda: export(assistant.curated.store.all(), app.state.review.all(), assistant.index))
+    app.state.error_status = ERROR_STATUS
 
 
 def _add_middleware(app: FastAPI, settings) -> None:
@@ -106,7 +129,7 @@ def _add_middleware(app: FastAPI, settings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Content-Type", "Authorization", "Accept"],
         )
 

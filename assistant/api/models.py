@@ -43,6 +43,7 @@ class ClarifyOut(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    source: Literal["retrieval", "curated"] = "retrieval"  # "curated": a staff-written answer served for the question
     session_id: str | None
     turn: int
     answer: str
