@@ -192,6 +192,7 @@ class ReindexStatus(BaseModel):
     finished_at: float | None = None
     error: str | None = None
     stats: dict | None = None
+    progress: dict | None = None  # stage, documents_done/total, clauses_done/total, seconds_left
 
 
 
