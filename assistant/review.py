@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS review_items (
 
 
 @dataclass(frozen=True)
-class TestItem:
+class RegressionItem:
     """A question staff turned into a regression test: the clauses that answer it, or that it must be refused."""
 
     id: int
@@ -86,7 +86,7 @@ class ReviewStore:
     def from_settings(cls, settings) -> "ReviewStore":
         return cls(database_location(settings))
 
-    def add(self, item: TestItem) -> int:
+    def add(self, item: RegressionItem) -> int:
         with self.db.transaction() as tx:
             rows = tx.execute(
                 "INSERT INTO review_items (question, clause_ids, expected, facts, refuse, feedback_id, actor, created_at) "
@@ -96,10 +96,10 @@ class ReviewStore:
             ).fetchall()
         return int(rows[0][0])
 
-    def all(self) -> list[TestItem]:
+    def all(self) -> list[RegressionItem]:
         rows = self.db.query("SELECT id, question, clause_ids, expected, facts, refuse, feedback_id, actor, created_at "
                              "FROM review_items ORDER BY id DESC")
-        return [TestItem(int(r[0]), r[1], tuple(json.loads(r[2])), r[3], tuple(json.loads(r[4])), bool(r[5]), r[6], r[7], r[8])
+        return [RegressionItem(int(r[0]), r[1], tuple(json.loads(r[2])), r[3], tuple(json.loads(r[4])), bool(r[5]), r[6], r[7], r[8])
                 for r in rows]
 
     def delete(self, id: int) -> None:
@@ -112,7 +112,7 @@ class ReviewStore:
 
 
 def checked_item(index, question: str, clause_ids: Sequence[str], expected: str = "", facts: Sequence[str] = (),
-                 refuse: bool = False, feedback_id: int | None = None, actor: str = "") -> TestItem:
+                 refuse: bool = False, feedback_id: int | None = None, actor: str = "") -> RegressionItem:
     """A test item with its fields checked (QueryError naming an unknown clause, or a missing question/clause)."""
     question = (question or "").strip()
     if not question or len(question) > 1000:
@@ -123,11 +123,11 @@ def checked_item(index, question: str, clause_ids: Sequence[str], expected: str 
     for cid in ids:
         if index.get(cid) is None:
             raise QueryError(f"clause_ids: unknown clause {cid!r} (not in the current index)")
-    return TestItem(0, question, () if refuse else ids, (expected or "").strip(), tuple(f.strip() for f in facts if f.strip()),
+    return RegressionItem(0, question, () if refuse else ids, (expected or "").strip(), tuple(f.strip() for f in facts if f.strip()),
                     bool(refuse), feedback_id, actor)
 
 
-def export(curated: Sequence, items: Sequence[TestItem], index) -> list[dict]:
+def export(curated: Sequence, items: Sequence[RegressionItem], index) -> list[dict]:
     """Curated answers (servable ones) and test items as eval/testset.jsonl items, in that order."""
     out = []
     for c in curated:
