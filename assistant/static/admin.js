@@ -56,7 +56,7 @@
   }
   function showApp(session) {
     csrf = session.csrf;
-    $('#whoami').textContent = '👤 ' + session.actor;
+    $('#whoami').textContent = '操作人：' + session.actor;
     $('#signin').hidden = true; $('#app').hidden = false;
     openTab(location.hash.replace('#', '') || 'library');
   }
@@ -223,7 +223,7 @@
     const list = $('#fb-list');
     if (!data.feedback.length) { list.replaceChildren(h('div', { class: 'empty' }, '没有符合条件的反馈。')); return; }
     list.replaceChildren(...data.feedback.map((f) => h('article', { class: 'item feedback', 'data-id': f.id },
-      h('div', { class: 'item-head' }, h('span', { class: 'badge ' + (f.rating === 'down' ? 'red' : 'green') }, f.rating === 'down' ? '👎 差评' : '👍 好评'),
+      h('div', { class: 'item-head' }, h('span', { class: 'badge ' + (f.rating === 'down' ? 'red' : 'green') }, f.rating === 'down' ? '差评' : '好评'),
         fmtTime(f.created_at), f.source === 'curated' ? h('span', { class: 'badge blue' }, '审定答复') : null, f.refused ? h('span', { class: 'badge amber' }, '拒答') : null),
       h('div', { class: 'q' }, f.question || '（问题未记录）'),
       f.answer ? h('div', { class: 'a' }, f.answer) : null,
@@ -404,7 +404,7 @@
       modes.length ? h('div', { class: 'report-table' }, h('table', { class: 'grid' },
         h('thead', null, h('tr', null, h('th', null, '检索模式'), cols.map((c) => h('th', null, c)))),
         h('tbody', null, modes.map(([mode, m]) => h('tr', null, h('td', { class: 'title' }, mode), cols.map((c) => h('td', { 'data-label': c }, num(m[c], c.endsWith('ms') ? 1 : 3)))))))) : null,
-      h('div', { class: 'plots' }, files.map((f) => h('img', { src: `/api/admin/evalruns/${r.id}/files/${f}`, alt: f, loading: 'lazy', onerror: (ev) => ev.target.remove() }))));
+      h('div', { class: 'plots' }, files.map((f) => h('img', { src: `/api/admin/evalruns/${r.id}/files/${f}`, alt: f, onerror: (ev) => ev.target.remove() }))));
   }
   $('#eval-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
