@@ -8,13 +8,11 @@ test-artifacts/console-*.png.
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import httpx
 import pytest
 
-from test_browser import ARTIFACTS, CHROMIUM, _free_port
+from test_browser import ARTIFACTS, CHROMIUM, serving
 
 pytestmark = pytest.mark.browser
 
@@ -27,24 +25,8 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def console_server(hash_settings):
-    import uvicorn
-
-    from assistant.api import create_app
-
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); no browser is downloaded")
-    port = _free_port()
-    settings = hash_settings.model_copy(update={"admin_tokens": f"alice:{TOKEN}", "rate_limit": "10000/minute"})
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serving(hash_settings.model_copy(update={"admin_tokens": f"alice:{TOKEN}", "rate_limit": "10000/minute"})) as url:
+        yield url
 
 
 @pytest.fixture
@@ -117,14 +99,14 @@ def test_console_library_feedback_curated_and_widget(console_server, browser, tm
     page.locator("#cu-search-btn").click()
     hit = page.locator("#cu-hits li", has_text="jizhou-2018#三.(一)").first
     hit.wait_for()
-    page.evaluate("() => { document.querySelector('#cu-picked').replaceChildren(); }")  # start from the searched clause only
     page.locator("#cu-answer").fill(CURATED.replace("[1]", ""))
     _pick_only(page, hit)
     page.screenshot(path=str(ARTIFACTS / "console-curated-editor.png"))
+    assert page.locator("#cu-picked li").count() == 1 and page.locator("#cu-answer").input_value().endswith("[1]")
     page.locator("#cu-save").click()
     card = page.locator("article.curated", has_text=QUESTION)
     card.wait_for()
-    assert "生效中" in card.inner_text()
+    assert "生效中" in card.inner_text() and "jizhou-2018#三.(一)" in card.inner_text()
     page.screenshot(path=str(ARTIFACTS / "console-curated.png"), full_page=True)
     page.locator('.tabs button[data-tab="audit"]').click()
     page.locator('#audit tr[data-action="curated.add"]').wait_for()
@@ -147,7 +129,6 @@ def test_console_library_feedback_curated_and_widget(console_server, browser, tm
 
 def _pick_only(page, hit):
     # the editor starts with the feedback's citations; keep only the clause picked from the search
-    page.evaluate("() => {}")
     while page.locator("#cu-picked li .btn.danger").count():
         page.locator("#cu-picked li .btn.danger").first.click()
     hit.locator("button.pick").click()
