@@ -15,32 +15,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
+from assistant.calibration import DEFAULT, Thresholds
+from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, has_amount, key_figure
 from assistant.schema import Answer, Citation, Hit
-from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights, weighted_coverage
+from assistant.text import match_form, normalize, split_sentences, token_weights, weighted_coverage
 from assistant.vocab import blank_not_places, read_table, region_aliases
 
-# Calibrated with the real model on the seed test set (eval/testset.jsonl) and the outside dev set
-# (../shared/extdata/ncp/dev.jsonl) together, by a grid over both, never per item (see the closing
-# notes): a question is answered only when its best clause covers enough of its content words.
-MIN_COVERAGE = 0.15  # below this no clause is about the question, whatever the embedding says
-WEAK_COVERAGE = 0.6  # below this, the question is answered only when the embedding agrees …
-MIN_DENSE = 0.76  # … with at least this cosine (m3e-small) for the nearest clause
-MIN_QUOTE_COVERAGE = 0.1  # the chosen sentence must name some of what is asked about (eval set: below it, only refusals)
-TITLE_WORD_WEIGHT = 0.5  # weight of a question word the document title contains, in choosing a sentence
-
-# How much is quoted: a quote shorter than QUOTE_MIN_CHARS runs on into the sentences after it
-# (SECONDARY_MIN_CHARS for the second and later clauses), while it stays within QUOTE_MAX_CHARS.
-QUOTE_MIN_CHARS = 80
-SECONDARY_MIN_CHARS = 40
-QUOTE_MAX_CHARS = 260
+# When a question is answered at all (min coverage, weak coverage, min cosine, min quote coverage)
+# is calibrated per embedding model: calibration.Thresholds, chosen by `python -m assistant calibrate`.
+# The constants below shape an answer that is given; they are design choices, not fitted values.
 MAX_CLAUSES = 3
 CLAUSE_MARGIN = 2.5  # another clause is quoted too when its score is within this of the best …
 REGION_MARGIN = 3.0  # … or, one line per region, within this
 MAX_REGION_LINES = 5
 SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its clause covers this close to the best
+EVERY_REGION_COVERAGE_GAP = 0.35  # "各区…": a region's line is listed when its clause covers this close to the best
+# Retrieval rank orders the candidate lines; a sentence's score (quotes.py, figure cue 2.5) breaks
+# near-ties: four ranks down, a clause carrying the asked figure still ties the one above without it.
+RANK_PENALTY = 0.6
 CLARIFY_QUESTION = "您的企业注册在哪个地区？"
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
@@ -48,8 +42,6 @@ MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 INTENT_WORDS: dict[str, tuple[str, ...]] = {k: tuple(v.split()) for k, v in read_table("intents.tsv").items()}
 
 _MARKER = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章条节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+[.．、]|[（(]\d+[)）]|表\d+|第\d+行)")
-_AMOUNT_UNIT = re.compile(r"\d(?:[\d.]*)\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:亿元|万元|元|%|％)")
-_COUNT_UNIT = re.compile(r"\d[\d.]*\s*(?:[—\-–~～至到]\s*\d[\d.]*)?\s*(?:家|个|项|件|人|次|吨)")
 _GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
 
 
@@ -153,106 +145,6 @@ def section_label(section: str) -> str:
     return "".join(labels)
 
 
-# Policy clauses list rewards for several enterprise types side by side; a sentence about another
-# type than the one asked ("小巨人…10万元" for a 高新技术企业 question) must not win on its amount.
-@lru_cache(maxsize=1)
-def _types() -> tuple[str, ...]:
-    from assistant.vocab import words
-
-    return tuple(dict.fromkeys(expand_aliases(t).strip("“”\"") for t in words("enterprise_types.txt")))
-
-
-def _type_mismatch(question: str, sentence: str) -> bool:
-    types = _types()
-    asked = {t for t in types if t in question}
-    named = {t for t in types if t in sentence}
-    return bool(asked and named and not asked & named)
-
-
-def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str], clause, question: str = "") -> float:
-    s = expand_aliases(normalize(sentence)).lower()
-    score = sum(w for t, w in q_weights.items() if t in s)
-    if question and _type_mismatch(expand_aliases(normalize(question)), s):
-        score -= 3.0
-    if "amount" in wanted and _AMOUNT_UNIT.search(normalize(sentence)):
-        score += 2.5
-    if "count" in wanted and _COUNT_UNIT.search(normalize(sentence)):
-        score += 2.5
-    if "department" in wanted and (re.search(r"负责|责任单位|责任部门|牵头", s) or (clause.department and clause.department in s)):
-        score += 2.0
-    if "condition" in wanted and re.search(r"条件|要求|标准|须|应当|对象|符合|以上|达到", s):
-        score += 1.5
-    if "place" in wanted and re.search(r"设在|位于|地址|地点", s):
-        score += 2.0
-    if len(normalize(sentence)) < 8:
-        score -= 1.0
-    return score
-
-
-def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | None = None,
-               min_chars: int | None = None) -> tuple[str, float]:
-    """The sentence (or adjacent sentences) of a clause that best answers the question; always a substring."""
-    min_chars = QUOTE_MIN_CHARS if min_chars is None else min_chars
-    text = clause.text
-    q_tokens = token_weights(question, idf)
-    # What the document's title already says (the news headline a lead sentence repeats) does not
-    # tell which of its sentences answers: those words count less in choosing the sentence.
-    # The clause's score stays the full one: it ranks the clause against the others.
-    title = match_form(clause.doc_title)
-    choosing = {t: w * (TITLE_WORD_WEIGHT if t in title else 1.0) for t, w in q_tokens.items()}
-    sentences = [s for s in split_sentences(text) if s.strip()]
-    if not sentences:
-        return text.strip(), 0.0
-    scored = [(_sentence_score(s, choosing, wanted, clause, question), i) for i, s in enumerate(sentences)]
-    _, i = max(scored, key=lambda x: (x[0], -x[1]))
-    score = _sentence_score(sentences[i], q_tokens, wanted, clause, question)
-    quote = sentences[i].strip()
-    # A heading line ("（五）支持企业股改上市。"), a lead-in ("具体标准如下："), or a sentence that only
-    # restates the question (news and Q&A texts: "问：外地人可否进上海看病就医？") says nothing by
-    # itself: the answer follows, so the quote runs on until it has said something.
-    j = i
-    while j + 1 < len(sentences) and (len(normalize(quote)) < min_chars or quote.endswith(("：", ":", "？", "?"))):
-        joined = "".join(sentences[i : j + 2]).strip()
-        if joined not in text or len(joined) > QUOTE_MAX_CHARS:
-            break
-        j += 1
-        quote = joined
-        score = max(score, _sentence_score(joined, q_tokens, wanted, clause, question))
-    # Amount asked but the best sentence has none: a following sentence may carry it.
-    if "amount" in wanted and not _AMOUNT_UNIT.search(normalize(quote)) and i + 1 < len(sentences):
-        nxt = sentences[i + 1]
-        joined = (sentences[i] + nxt).strip()
-        if _AMOUNT_UNIT.search(normalize(nxt)) and joined in text and len(joined) < 260:
-            quote = joined
-    assert quote in text
-    return quote, score
-
-
-_GRANT = re.compile(r"奖励|补助|资助|补贴|奖补|贴息")
-
-
-def key_figure(clause, quote: str) -> str:
-    """The figures a clause grants, as written (30—50万元; up to three, in the quote's order), preferring
-    those the quote states; "给予奖励（未定金额）" when it grants without a figure."""
-    from assistant.facts import extract
-
-    in_quote = extract(quote)  # the clause's facts as the quote states them, in order
-    for kind in ("amount", "percent"):
-        stated = list(dict.fromkeys(f.text for f in in_quote if f.kind == kind))
-        if stated:
-            return "、".join(stated[:3])
-    for kind in ("amount", "percent"):
-        facts = [f for f in clause.facts if f.kind == kind]
-        if facts:
-            return facts[0].text
-    m = _GRANT.search(quote)
-    return f"给予{m.group(0)}（未定金额）" if m else "（未定金额）"
-
-
-def _has_amount(clause, quote: str) -> bool:
-    return any(f.kind in ("amount", "percent") for f in clause.facts) or bool(_AMOUNT_UNIT.search(normalize(quote)))
-
-
 def _citation(n: int, hit: Hit, quote: str, record: dict | None = None, today=None) -> Citation:
     from assistant.validity import of_record
 
@@ -319,7 +211,7 @@ def _line(n: int, hit: Hit, quote: str, wanted: set[str]) -> str:
     c = hit.clause
     label = section_label(c.section) if c.section != "前言" else ""
     line = f"《{c.doc_title}》{_where(c)}{label}：{quote}"
-    if "amount" in wanted and not _has_amount(c, quote):
+    if "amount" in wanted and not has_amount(c, quote):
         line += "（未规定金额）"
     if "department" in wanted and c.department and c.department not in quote:
         line += f"（负责单位：{c.department}）"
@@ -379,7 +271,7 @@ class _Scored(NamedTuple):
     """A retrieved clause as a candidate line of the answer."""
 
     cov: float  # how much of the question's content the clause covers
-    score: float  # its best sentence's score less 0.6 per retrieval rank: the order lines are used in
+    score: float  # its best sentence's score less RANK_PENALTY per retrieval rank: the order lines are used in
     rank: int
     hit: Hit
     quote: str
@@ -390,19 +282,15 @@ def compose(
     hits: list[Hit],
     regions: list[str] | None = None,
     documents: list[dict] | None = None,
-    min_coverage: float | None = None,
-    weak_coverage: float | None = None,
-    min_dense: float | None = None,
+    thresholds: Thresholds | None = None,
     max_clauses: int = MAX_CLAUSES,
     idf: dict[str, float] | None = None,
     pool: list[Hit] | None = None,
     today=None,
 ) -> Answer:
-    """The grounded answer for a question from its retrieved hits (pure: no I/O). The thresholds
-    default to the calibrated module constants."""
-    min_coverage = MIN_COVERAGE if min_coverage is None else min_coverage
-    weak_coverage = WEAK_COVERAGE if weak_coverage is None else weak_coverage
-    min_dense = MIN_DENSE if min_dense is None else min_dense
+    """The grounded answer for a question from its retrieved hits (pure: no I/O). `thresholds` are
+    the model's calibrated ones (the Assistant passes them); DEFAULT when not given."""
+    t = thresholds or DEFAULT
     regions = list(regions or sorted({h.clause.region for h in hits}))
     if not hits:
         return refusal("没有找到回答这个问题的政策条款。", [], regions)
@@ -413,13 +301,10 @@ def compose(
         return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
     q = _read_question(question, regions, documents, idf)
     scored = _score(q, hits)
-    best_cov = max(x.cov for x in scored)
-    best_dense = max((h.dense_score or 0.0) for h in hits)
-    if not q.meta_question and (best_cov < min_coverage or (best_cov < weak_coverage and best_dense < min_dense)):
+    evidence, usable = _weigh(q, scored, hits, t.min_coverage)
+    if evidence.refuses(t):
         return refusal(_NOT_FOUND, hits, regions)
-    usable = sorted([x for x in scored if x.cov >= min_coverage] or scored, key=lambda x: -x.score)
-    if not _quote_on_subject(q, usable[0]):
-        return refusal(_NOT_FOUND, hits, regions)
+    best_cov, min_coverage = evidence.best_coverage, t.min_coverage
     if q.general and len({x.hit.clause.region for x in usable}) > 1:
         chosen = _one_per_region(q, usable, best_cov, min_coverage)
     else:
@@ -462,17 +347,49 @@ def _score(q: _Question, hits: list[Hit]) -> list[_Scored]:
         cov = coverage(_GENERAL.sub("", q.text), h.clause.index_text(), q.region_words, q.idf)
         quote, s = best_quote(h.clause, q.text, q.wanted, q.idf)
         # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
-        scored.append(_Scored(cov, s - 0.6 * rank, rank, h, quote))
+        scored.append(_Scored(cov, s - RANK_PENALTY * rank, rank, h, quote))
     return scored
 
 
-def _quote_on_subject(q: _Question, top: _Scored) -> bool:
-    # The clause may be about the topic while its best sentence is not about the asked subject
-    # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject.
-    # Document-number and date questions are answered from the document's metadata, not a sentence.
+@dataclass(frozen=True)
+class Evidence:
+    """What decides whether a question is answered: how well the best clause covers the question,
+    the nearest clause's cosine, and how well the quote that would lead covers the asked subject."""
+
+    best_coverage: float
+    best_dense: float
+    quote_coverage: float
+    meta_question: bool  # a document-number or date question naming a region: answered from metadata
+    from_metadata: bool  # a document-number or date question with document records
+
+    def refuses(self, t: Thresholds) -> bool:
+        """Whether thresholds t refuse on this evidence (the only refusals the thresholds decide)."""
+        weak = self.best_coverage < t.min_coverage or (self.best_coverage < t.weak_coverage and self.best_dense < t.min_dense)
+        # the clause may be about the topic while its best sentence is not about the asked subject
+        # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject
+        off_subject = self.quote_coverage < t.min_quote_coverage and not self.from_metadata
+        return (weak and not self.meta_question) or off_subject
+
+
+def _weigh(q: _Question, scored: list[_Scored], hits: list[Hit], min_coverage: float) -> tuple[Evidence, list[_Scored]]:
+    """The evidence of the scored hits, and the usable candidates (covering min_coverage) best first."""
+    best_cov = max(x.cov for x in scored)
+    usable = sorted([x for x in scored if x.cov >= min_coverage] or scored, key=lambda x: -x.score)
+    top = usable[0]
     subject = _subject(q.text)
     quote_cov = coverage(subject, top.quote + " " + top.hit.clause.section, q.region_words, q.idf) if subject else 1.0
-    return quote_cov >= MIN_QUOTE_COVERAGE or q.from_metadata
+    evidence = Evidence(best_cov, max((h.dense_score or 0.0) for h in hits), quote_cov, q.meta_question, q.from_metadata)
+    return evidence, usable
+
+
+def assess(question: str, hits: list[Hit], regions: list[str] | None = None, documents: list[dict] | None = None,
+           idf: dict[str, float] | None = None, min_coverage: float = DEFAULT.min_coverage) -> Evidence | None:
+    """The refusal evidence compose weighs for these hits (None without hits), for calibration."""
+    if not hits:
+        return None
+    regions = list(regions or sorted({h.clause.region for h in hits}))
+    q = _read_question(question, regions, documents, idf)
+    return _weigh(q, _score(q, hits), hits, min_coverage)[0]
 
 
 def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_coverage: float) -> list[_Scored]:
@@ -486,7 +403,7 @@ def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_co
     for x in usable:
         reg = x.hit.clause.region
         if q.explicit:
-            close = x.cov >= floor if reg in q.several else x.cov >= max(floor, best_cov - 0.35)
+            close = x.cov >= floor if reg in q.several else x.cov >= max(floor, best_cov - EVERY_REGION_COVERAGE_GAP)
         else:
             close = x.score >= top - REGION_MARGIN
         if reg in seen or not close:
@@ -527,7 +444,7 @@ def _region_summary(q: _Question, chosen: list[_Scored], usable: list[_Scored], 
     for x in chosen + usable:
         reg = x.hit.clause.region
         # only clauses that grant something: a target ("比重提高到50%") is not what a region gives
-        grants = bool(_GRANT.search(x.quote))
+        grants = bool(GRANT.search(x.quote))
         if reg and reg not in best_of and grants and (x in chosen or x.cov >= max(min_coverage, best_cov - SUMMARY_COVERAGE_GAP)):
             best_of[reg] = x
     figures = {reg: key_figure(x.hit.clause, x.quote) for reg, x in list(best_of.items())[:MAX_REGION_LINES]}

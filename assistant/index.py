@@ -42,11 +42,16 @@ def pipeline_hash() -> str:
         "ingest.py", "corpus.py", "chunk.py", "facts.py", "conditions.py", "vocab.py", "text.py", "dedup.py",
         "validity.py", "data/userdict.txt", "data/synonyms.tsv", "data/variants.tsv", "data/units.tsv",
         "data/quantities.tsv", "data/industries.tsv", "data/condition_words.tsv", "data/enterprise_types.txt",
+        "data/not_places.txt",
     ):
         path = root / rel
         if path.exists():
             h.update(rel.encode())
             h.update(path.read_bytes())
+    # the tokenizer takes its place names from jionlp's gazetteer, and documents their places
+    from importlib import metadata
+
+    h.update(f"jionlp {metadata.version('jionlp')}".encode())
     return h.hexdigest()[:16]
 
 

@@ -60,32 +60,38 @@ class Library:
     """The corpus folder: add, list and remove documents with their sidecars."""
 
     def __init__(self, folder: Path, max_upload_bytes: int, chunk_max_chars: int = 600,
-                 document_timeout_s: float | None = 20.0):
+                 document_timeout_s: float | None = 20.0, limits=None, upload_memory_mb: int | None = 1024):
+        from assistant.ingest import DEFAULT_LIMITS
+
         self.folder = Path(folder)
         self.max_upload_bytes = max_upload_bytes
         self.chunk_max_chars = chunk_max_chars
         self.document_timeout_s = document_timeout_s
+        self.limits = limits or DEFAULT_LIMITS  # ingest.Limits: what reading one file may cost
+        self.upload_memory_mb = upload_memory_mb
 
     @classmethod
     def from_settings(cls, settings) -> "Library":
-        return cls(settings.corpus_dir, settings.max_upload_bytes, settings.chunk_max_chars, settings.document_timeout_s)
+        from assistant.ingest import Limits
+
+        return cls(settings.corpus_dir, settings.max_upload_bytes, settings.chunk_max_chars, settings.document_timeout_s,
+                   Limits.from_settings(settings), settings.upload_memory_mb)
 
     def add(self, name: str | None, stream: BinaryIO, valid_until: str = "", validity_basis: str = "") -> Added:
         """Check an uploaded file and write it with its sidecar; nothing is written when it is refused."""
-        from assistant.corpus import build_document
-        from assistant.guard import check_document
-        from assistant.ingest import extract_text
+        from assistant.guard import read_upload
 
         name = self._checked_name(name)
-        data = stream.read(self.max_upload_bytes + 1)
+        data = stream.read(self.max_upload_bytes + 1)  # never more than the limit and a byte is held
         if len(data) > self.max_upload_bytes:
             raise FileTooLargeError(f"file too large (limit {self.max_upload_bytes} bytes)")
         override = validity_override(valid_until, validity_basis)  # QueryError, nothing written
-        text = extract_text(name, data)  # CorpusError, nothing written
         doc_id = f"upload-{uuid.uuid4().hex[:10]}"
-        # The same checks the index build will make, chunking under the same time limit: a document
-        # the build would skip is refused here (naming the problem), and the index is untouched.
-        check_document(build_document(text, name, doc_id), self.chunk_max_chars, self.document_timeout_s)
+        # Read, cleaned and chunked as the index build will, in a worker under the build's time limit
+        # and a memory cap: a file the build would skip, or one past a bound, is refused here (naming
+        # the problem), this process's memory and threads are not held, and nothing is written.
+        text, _ = read_upload(name, data, doc_id, self.limits, self.chunk_max_chars, self.document_timeout_s,
+                              self.upload_memory_mb)
         sidecar = {"doc_id": doc_id, "source": name, **({"override": override} if override else {})}
         target = self._write(doc_id, text, sidecar)
         return Added(doc_id=doc_id, file=target.name, source=name, chars=len(text))

@@ -29,7 +29,7 @@ class BuildStats:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for pkg in ("faiss-cpu", "bm25s", "pymilvus", "milvus-lite", "jieba", "sentence-transformers", "torch"):
+    for pkg in ("faiss-cpu", "bm25s", "pymilvus", "milvus-lite", "jieba", "jionlp", "sentence-transformers", "torch"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

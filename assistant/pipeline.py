@@ -32,8 +32,12 @@ class Assistant:
         from assistant.backends import target_of
         from assistant.embed import embedder_for
 
+        from assistant.calibration import thresholds_for
+
         self.settings = settings
         self.embedder = embedder or embedder_for(settings)
+        # the answer thresholds and ranking weights calibrated for this model (a setting overrides a weight)
+        self.thresholds = thresholds_for(self.embedder.name, settings)
         self._lock = threading.RLock()
         # where the index is reloaded from when a re-index elsewhere replaced it (Milvus replicas)
         self.target = target if target is not None else (target_of(settings) if index is None else None)
@@ -57,7 +61,7 @@ class Assistant:
         """Replace index and retriever together (thread-safe), e.g. after an admin re-index."""
         from assistant.retrieve import Retriever
 
-        retriever = Retriever.from_settings(index, self.embedder, self.settings)
+        retriever = Retriever.from_settings(index, self.embedder, self.settings, self.thresholds)
         with self._lock:
             self.index, self.retriever = index, retriever
 
@@ -111,6 +115,16 @@ class Assistant:
         return self._retrying(lambda index, retriever: self._answer_with(index, retriever, query, region, doc_id))
 
     def _answer_with(self, index, retriever, query: str, region: str | None, doc_id: str | None) -> Answer:
+        hits, pool = self._hits(index, retriever, query, region, doc_id)
+        answer = compose(query, hits, regions=regions_of(index), documents=index.documents, idf=index.idf(), pool=pool,
+                         today=self.today(), thresholds=self.thresholds)
+        if self._rewriter is not None and not answer.refused:
+            answer = self._rewriter.rewrite(query, answer)
+        return answer
+
+    @staticmethod
+    def _hits(index, retriever, query: str, region: str | None, doc_id: str | None) -> tuple[list, list]:
+        """The clauses an answer may quote, and the deeper pool its place check reads."""
         regions = regions_of(index)
         named = mentioned_regions(query, regions) if region is None else []
         if region is None and doc_id is None and not named and asks_every_region(query):
@@ -121,18 +135,18 @@ class Assistant:
             for r in named:
                 hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))
             hits.sort(key=lambda h: -h.score)
-            pool = hits
-        else:
-            soft = region is None and bool(named)
-            if soft:
-                region = mentioned_region(query, regions)
-            pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
-            hits = pool[:SEARCH_K]
-        answer = compose(query, hits, regions=regions, documents=index.documents, idf=index.idf(), pool=pool,
-                         today=self.today())
-        if self._rewriter is not None and not answer.refused:
-            answer = self._rewriter.rewrite(query, answer)
-        return answer
+            return hits, hits
+        soft = region is None and bool(named)
+        if soft:
+            region = mentioned_region(query, regions)
+        pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
+        return pool[:SEARCH_K], pool
+
+    def evidence(self, query: str) -> tuple[str, list, list]:
+        """(query, hits, pool): what `ask` would compose its answer from (calibration re-composes
+        them under other thresholds)."""
+        query = self._check(query)
+        return self._retrying(lambda index, retriever: (query, *self._hits(index, retriever, query, None, None)))
 
     def _curated(self, question: str) -> Answer | None:
         """The staff's curated answer for the question or a close paraphrase (assistant/curated.py), or None."""
@@ -142,11 +156,24 @@ class Assistant:
 
     def match(self, region: str | None = None, profile: str | None = None, only_current: bool = False) -> list:
         """政策匹配: the clauses granting something to a company of `profile` in `region`, best fit first."""
-        from assistant.match import match
+        return list(self.match_report(region, profile, None, only_current).matches)
+
+    def match_report(self, region: str | None = None, profile: str | None = None, facts: dict | None = None,
+                     only_current: bool = False):
+        """政策计算器: `match` with a structured profile (facts) — each rule checked condition by
+        condition, the amount estimated — and the facts no clause of the library conditions on."""
+        from assistant.match import match_report
 
         if profile is not None and len(profile) > getattr(self.settings, "max_message_chars", 1000):
             raise QueryError(f"profile: too long ({len(profile)} characters)")
-        return self._retrying(lambda index, retriever: match(index, retriever, region, profile, only_current, self.today()))
+        return self._retrying(lambda index, retriever: match_report(index, retriever, region, profile, only_current,
+                                                                    self.today(), facts=facts))
+
+    def match_options(self, region: str | None = None) -> dict:
+        """What a calculator form offers: the library's qualifications, quantities, industries and units."""
+        from assistant.match import options
+
+        return self._retrying(lambda index, _: options(index, region))
 
     def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
         """One grounded answer, no session."""

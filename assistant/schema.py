@@ -307,6 +307,33 @@ class FileTooLargeError(UploadError):
     """An upload is larger than the configured limit."""
 
 
+class UploadLimitError(UploadError, CorpusError):
+    """A file is past one of the bounds on what reading it may cost (its expanded size, pages, nesting,
+    length of text, time or memory). It is a CorpusError too: a build skips such a corpus file by name."""
+
+
+class DecompressionBombError(UploadLimitError):
+    """A compressed file expands past the limits: a .docx (zip) that declares more uncompressed bytes,
+    entries or a higher compression ratio than allowed (refused before anything is decompressed), or a
+    PDF stream that inflates past its bound (refused when it reaches it)."""
+
+
+class TooManyPagesError(UploadLimitError):
+    """A PDF has more pages than allowed."""
+
+
+class NestingTooDeepError(UploadLimitError):
+    """An HTML page nests its elements deeper than allowed."""
+
+
+class DocumentTooLongError(UploadLimitError):
+    """The text of a file is longer than a document may be."""
+
+
+class UploadMemoryError(UploadLimitError):
+    """Reading a file needed more memory than its worker process may use."""
+
+
 class ReindexRunningError(AssistantError):
     """A re-index was asked for while one is already running."""
 

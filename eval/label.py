@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     """Label a test set against the chunked corpus."""
     from assistant.chunk import split
     from assistant.config import Settings
-    from assistant.evaluate import _documents_from, load_questions
+    from assistant.evaluate import documents_from, load_questions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=Path, default=Path("eval/testset.jsonl"))
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-place", action="store_true", help="rewrite --questions, changing only `relevant`")
     args = parser.parse_args(argv)
     settings = Settings()
-    clauses = [c for d in _documents_from(args.corpus, settings) for c in split(d, max_chars=settings.chunk_max_chars)]
+    clauses = [c for d in documents_from(args.corpus, settings) for c in split(d, max_chars=settings.chunk_max_chars)]
     items, unmatched = label_items(load_questions(args.questions), clauses)
     target = args.questions if args.in_place else args.out
     target.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")

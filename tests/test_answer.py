@@ -19,10 +19,13 @@ from assistant.answer import (
     places_named,
     unconcerned_place,
 )
+from assistant.calibration import DEFAULT
 from assistant.facts import attach_facts
 from assistant.llm import Rewriter, keep_grounded
 from assistant.schema import Answer, Citation, Clause, Hit
 
+# the hash embedder's cosines mean nothing: these tests judge coverage alone
+NO_COSINE = replace(DEFAULT, min_dense=0.0)
 REGIONS = ["天津市", "天津市宝坻区", "天津市蓟州区", "天津市西青区", "河北省唐山市芦台经济开发区"]
 
 
@@ -92,7 +95,7 @@ def test_section_label():
 
 
 def test_amount_sentence_is_quoted_exactly_with_marker():
-    a = compose("蓟州区对首次获批的国家高新技术企业奖励多少？", [hit(JZ)], regions=REGIONS, min_dense=0)
+    a = compose("蓟州区对首次获批的国家高新技术企业奖励多少？", [hit(JZ)], regions=REGIONS, thresholds=NO_COSINE)
     assert not a.refused
     assert "30—50万元" in a.answer
     assert a.answer.startswith("《2018年蓟州区新一轮中小企业创新转型行动计划》（天津市蓟州区）三、（一）：")
@@ -101,7 +104,7 @@ def test_amount_sentence_is_quoted_exactly_with_marker():
 
 
 def test_per_region_lines_and_missing_figure_said_plainly():
-    a = compose("各区对首次获批的国家高新技术企业奖励多少？", [hit(JZ, 0.04), hit(BD, 0.03)], regions=REGIONS, min_dense=0)
+    a = compose("各区对首次获批的国家高新技术企业奖励多少？", [hit(JZ, 0.04), hit(BD, 0.03)], regions=REGIONS, thresholds=NO_COSINE)
     lines = a.answer.splitlines()
     assert len(lines) == 2 and len(a.citations) == 2
     assert any("（天津市蓟州区）" in l and "30—50万元" in l for l in lines)
@@ -111,7 +114,7 @@ def test_per_region_lines_and_missing_figure_said_plainly():
 
 def test_department_from_clause_metadata():
     c = clause("xiqing-2017#二.(一).2", "天津市西青区", "二、重点任务 > (一)培育 > 2.", "2.到2020年底,高端制造标杆企业达40家以上。(区工信委负责)", department="区工信委")
-    a = compose("西青区高端制造标杆企业培育由哪个部门负责？", [hit(c)], regions=REGIONS, min_dense=0)
+    a = compose("西青区高端制造标杆企业培育由哪个部门负责？", [hit(c)], regions=REGIONS, thresholds=NO_COSINE)
     assert "区工信委" in a.answer
 
 
@@ -128,13 +131,13 @@ def test_refusals():
 
 def test_document_metadata_question_cites_the_document():
     docs = [{"doc_id": "jizhou-2018", "title": JZ.doc_title, "doc_number": "蓟州政办发〔2018〕1号", "date": "2018-05-12", "issuer": ""}]
-    a = compose("蓟州区创新转型行动计划是哪天印发的？文号是什么？", [hit(JZ)], regions=REGIONS, documents=docs, min_dense=0)
+    a = compose("蓟州区创新转型行动计划是哪天印发的？文号是什么？", [hit(JZ)], regions=REGIONS, documents=docs, thresholds=NO_COSINE)
     assert "2018年5月12日" in a.answer and "蓟州政办发〔2018〕1号" in a.answer and not check_grounded(a)
 
 
 def test_over_hash_retrieval_every_quote_is_grounded(hash_retriever):
     for q in ["蓟州区对首次获批的国家高新技术企业奖励多少？", "宝坻区新发展国家科技型中小企业多少家？", "芦台经济开发区小巨人奖励"]:
-        a = compose(q, hash_retriever.search(q, k=8), regions=REGIONS, min_dense=0)
+        a = compose(q, hash_retriever.search(q, k=8), regions=REGIONS, thresholds=NO_COSINE)
         assert not a.refused and a.citations, (q, a.answer)
         assert not check_grounded(a)
         for c in a.citations:

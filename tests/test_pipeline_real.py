@@ -107,57 +107,59 @@ def test_cli_chat_keeps_session(hash_settings, monkeypatch, capsys):
 
 # ---------------------------------------------------------------- real model on the real seeds
 
-# (question, expected clause id, key figure): written for this test, covering all five documents.
+# Questions the calibration never saw: written for these tests about clauses no evaluation item
+# labels (tables of tasks, departments, measures without a figure), each with the clauses that answer
+# it and a key phrase the answer must carry. test_questions_are_not_evaluation_items keeps them apart
+# from every item of eval/testset.jsonl and the outside dev set.
 OWN = [
-    ("蓟州区首次获批国家高新技术企业能拿多少奖励？", "jizhou-2018#三.(一)", "30—50万元"),
-    ("蓟州区申请认定国家高新技术企业，区财政先按多大比例补助？", "jizhou-2018#三.(一)", "50%"),
-    ("在蓟州区开发杀手锏产品的重大创新项目最多资助多少？", "jizhou-2018#三.(一)", "100—300万元"),
-    ("蓟州区完成股份制改造的中小企业区财政补助多少？", "jizhou-2018#三.(五).1", "20万元"),
-    ("蓟州区企业到新三板挂牌，区财政补助多少？", "jizhou-2018#三.(五).2", "150万元"),
-    ("蓟州区企业在深圳证券交易所上市区财政再补助多少？", "jizhou-2018#三.(五).3", "500万元"),
-    ("蓟州区工业企业节能改造每吨标准煤补贴多少元？", "jizhou-2018#三.(四)", "240元"),
-    ("蓟州区非工业企业节能改造项目每吨标准煤给多少补贴？", "jizhou-2018#三.(四)", "300元"),
-    ("蓟州区获得中国驰名商标一次性奖励多少？", "jizhou-2018#三.(二)", "10万元"),
-    ("蓟州区获得中国质量奖奖励多少？", "jizhou-2018#三.(二)", "20万元"),
-    ("宝坻区2019年要新发展多少家国家高新技术企业？", "baodi-2019#二", "26家"),
-    ("宝坻区2019年新发展国家科技型中小企业目标是多少家？", "baodi-2019#二", "150家"),
-    ("宝坻区申报市级企业技术中心的目标是多少家？", "baodi-2019#四.13", "5家"),
-    ("宝坻区攻坚行动的指挥部办公室设在哪里？", "baodi-2019#五.(一)", "区科学技术局"),
-    ("芦台经济开发区对新认定的国家级专精特新小巨人企业奖励多少？", "lutai-zjtx#四.(三).2", "10万元"),
-    ("芦台经济开发区企业在主板上市奖励多少？", "lutai-zjtx#四.(三).2", "75万元"),
-    ("芦台经济开发区企业新三板挂牌奖励多少？", "lutai-zjtx#四.(三).2", "50万元"),
-    ("芦台经济开发区企业在石交所挂牌能得到多少奖励？", "lutai-zjtx#四.(三).2", "5万元"),
-    ("芦台经济开发区每年新增国家级高新技术企业几家？", "lutai-zjtx#二", "5家"),
-    ("芦台经济开发区到2025年底高新技术企业要达到多少家？", "lutai-zjtx#二", "40家"),
-    ("芦台经济开发区销售收入小于5000万元的企业研发投入比重要达到多少？", "lutai-zjtx#三.(二).3", "5%"),
-    ("芦台经济开发区领导小组办公室设在哪个部门？", "lutai-zjtx#四.(四)", "发展和改革局"),
-    ("西青区到2020年底高端制造标杆企业要达到多少家？", "xiqing-2017#二.(一).2", "40家"),
-    ("西青区到2020年中国驰名商标目标是多少件？", "xiqing-2017#二.(三).13", "22件"),
-    ("西青区到2020年底企业专利授权量达到多少件？", "xiqing-2017#二.(五).20", "7000件"),
-    ("西青区工业企业创新驱动发展实施方案的文号是什么？", "xiqing-2017#前言", "西青政发〔2017〕7号"),
-    ("西青区规模以上工业企业研发投入占主营业务收入比例要提升到多少？", "xiqing-2017#二.(一).1", "1.4%"),
-    ("天津市提升中小企业竞争力若干措施的文号是什么？", "tianjin-2022#前言", "津中小企组〔2022〕2号"),
-    ("天津市对专精特新小巨人企业有什么支持？", "tianjin-2022#三.(十)", "单项冠军"),
-    ("天津市融资担保风险分担比例是多少？", "tianjin-2022#二.(四)", "2:2:4:2"),
-    ("天津市中小企业竞争力若干措施是哪天印发的？", "tianjin-2022#前言", "2022年6月18日"),
+    ("蓟州区2018年要推动几家中小企业转型为现代服务业企业？", ("jizhou-2018#二.(一).3", "jizhou-2018#表1.6"), "1家"),
+    ("蓟州区两化融合试点示范项目2018年要完成几个？", ("jizhou-2018#二.(二).2",), "1个"),
+    ("蓟州区引导中小企业优先进入哪些新兴产业？", ("jizhou-2018#二.(一).2",), "机器人"),
+    ("蓟州区向战略性新兴产业转型这项工作由哪个部门负责？", ("jizhou-2018#二.(一).2", "jizhou-2018#附件1.二"), "区发改委"),
+    ("蓟州区楼宇升级由哪个部门负责？", ("jizhou-2018#二.(四).2", "jizhou-2018#附件1.二"), "区商务委"),
+    ("蓟州区民营企业参与国有企业混改由谁负责？", ("jizhou-2018#二.(三).3", "jizhou-2018#附件1.二"), "国资委"),
+    ("蓟州区创新转型任务表里的任务总数是多少？", ("jizhou-2018#表1.1",), "47家"),
+    ("蓟州区设备升级子路径计划数是多少？", ("jizhou-2018#表1.2",), "13"),
+    ("蓟州区专利提升子路径计划完成多少？", ("jizhou-2018#表1.8",), "7"),
+    ("宝坻区怎样推动科技企业的发展路径与模式创新？", ("baodi-2019#三.(一).2",), "上云"),
+    ("宝坻区培育雏鹰、瞪羚企业的工作什么时候完成？", ("baodi-2019#四.3",), "2019年底"),
+    ("宝坻区科技金融助推工程要引导金融资本投向哪些企业？", ("baodi-2019#三.(三).3",), "瞪羚企业"),
+    ("宝坻区的商标注册工作由哪个部门负责？", ("baodi-2019#四.8",), "区市场监管局"),
+    ("宝坻区的科技招商工作由哪些单位负责？", ("baodi-2019#四.9",), "区合作交流办"),
+    ("宝坻区对攻坚行动中配合不力的单位怎么处理？", ("baodi-2019#五.(四)",), "严肃追究责任"),
+    ("芦台经济开发区要求企业研发人员占职工总数的比重达到多少？", ("lutai-zjtx#三.(二).2",), "10%"),
+    ("芦台经济开发区鼓励企业创建哪一级以上的品牌？", ("lutai-zjtx#三.(三).2",), "省级"),
+    ("芦台经济开发区精准招商要落实什么活动？", ("lutai-zjtx#四.(一).1",), "四个一百"),
+    ("芦台经济开发区推动项目投产要把好哪四道关口？", ("lutai-zjtx#四.(一).2",), "投资强度"),
+    ("芦台经济开发区组织专精特新企业参加哪些展会？", ("lutai-zjtx#四.(三).5",), "中国国际中小企业博览会"),
+    ("芦台经济开发区用什么人才政策激励企业家？", ("lutai-zjtx#四.(三).6",), "凤凰英才"),
+    ("西青区发展服务型制造的责任单位有哪些？", ("xiqing-2017#二.(二).8",), "区工信委"),
+    ("西青区到2020年要建成多少个众创空间？", ("xiqing-2017#二.(四).16",), "10个"),
+    ("西青区工业企业创新驱动发展会纳入什么考核？", ("xiqing-2017#三.(四)",), "绩效考核"),
+    ("天津市中小企业融资配套体系建设由哪些单位负责？", ("tianjin-2022#二.(七)",), "人民银行天津分行"),
+    ("天津市怎样推动工业设计为中小企业赋能？", ("tianjin-2022#五.(十四)",), "工业设计中心"),
+    ("天津市支持中小企业发展跨境电商有哪些做法？", ("tianjin-2022#七.(二十二)",), "B2B"),
+    ("天津市工业互联网赋能要加快部署哪些网络设施？", ("tianjin-2022#四.(十二)",), "5G"),
+    ("天津市促进中小企业专利转化的责任单位是哪个？", ("tianjin-2022#六.(十七)",), "市知识产权局"),
+    ("天津市智能制造进园区要帮中小企业建设什么？", ("tianjin-2022#四.(十三)",), "智能车间"),
 ]
-
+# out of scope, places the library does not cover, and measures the seeds do not have
 REFUSE = [
-    "今天天气怎么样？",
-    "上海市浦东新区对高新技术企业有什么奖励？",
-    "北京市海淀区专精特新企业补助多少？",
-    "帮我订一张去广州的机票",
-    "深圳市对上市企业奖励多少？",
-    "个人所得税怎么申报？",
-    "推荐一部好看的电影",
+    "明天北京会下雨吗？",
+    "广州市黄埔区对独角兽企业奖励多少？",
+    "杭州市余杭区的人才公寓怎么申请？",
+    "怎么注销个体工商户的营业执照？",
+    "给我讲个笑话吧",
+    "成都市高新区对新落户的总部企业补贴多少？",
+    "西青区对新引进的博士后给多少安家费？",
+    "蓟州区对外资企业落户奖励多少钱？",
 ]
-
-# (first turn, follow-up, expected clause id, key figure): the follow-up alone is unanswerable.
+# (first turn, follow-up, clauses that answer the follow-up, key phrase): the follow-up alone is unanswerable.
 CONVERSATIONS = [
-    ("蓟州区企业在新三板挂牌有什么补助？", "那在上交所上市呢？", "jizhou-2018#三.(五).3", "500万元"),
-    ("宝坻区今年要新发展多少家国家高新技术企业？", "国家科技型中小企业呢？", "baodi-2019#二", "150家"),
-    ("芦台经济开发区对新认定的省级专精特新企业奖励多少？", "国家级小巨人呢？", "lutai-zjtx#四.(三).2", "10万元"),
-    ("蓟州区工业企业节能改造每吨标准煤补贴多少？", "那非工业企业呢？", "jizhou-2018#三.(四)", "300元"),
+    ("蓟州区楼宇升级由哪个部门负责？", "园区升级呢？", ("jizhou-2018#二.(四).1",), "区工信委"),
+    ("天津市对专精特新中小企业有哪些财政资金支持？", "税收方面呢？", ("tianjin-2022#一.(二)",), "税收优惠"),
+    ("芦台开发区的企业去新三板挂牌，奖励是多少？", "那在主板上市呢？", ("lutai-zjtx#四.(三).2",), "75万元"),
+    ("宝坻区培育雏鹰、瞪羚企业的工作什么时候完成？", "技术领先型企业库呢？", ("baodi-2019#四.5",), "2019年底"),
 ]
 
 
@@ -170,42 +172,90 @@ def real_assistant(real_index, real_embedder, tmp_path_factory):
     return Assistant(settings, index=real_index, embedder=real_embedder)
 
 
+# Floors are the measured values (closing note of issue 23) less about 0.03; ceilings on false
+# refusals the measured value plus about 0.03. MEASURED is printed by each test for the next update.
+FLOOR = {"own": 0.90, "refused": 0.97, "conversations": 0.72, "eval_facts": 0.895, "eval_refusal_recall": 0.82,
+         "eval_refusal_precision": 0.91}
+CEILING = {"own_refused": 0.04, "eval_false_refusals": 0.04}
+
+
+def _right(answer, clause_ids, key) -> bool:
+    return (not answer.refused and bool(set(clause_ids) & {c.clause_id for c in answer.citations})
+            and compact(key) in compact(answer.answer))
+
+
+def test_questions_are_not_evaluation_items():
+    # The real-model tests measure what calibration did not see: no question here is within 0.8
+    # (difflib ratio, after NFKC and without spaces) of a question of either evaluation set.
+    import difflib
+    import unicodedata
+
+    def norm(text: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", text).split())
+
+    items = [json.loads(line) for line in (ROOT / "eval" / "testset.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    asked = [t for it in items for t in (it.get("turns") or [it["question"]])]
+    outside = ROOT.parent / "shared" / "extdata" / "ncp" / "dev.jsonl"
+    assert outside.exists(), f"{outside} is missing: the outside dev set is part of every checkout's shared/"
+    asked += [json.loads(line)["question"] for line in outside.read_text(encoding="utf-8").splitlines() if line.strip()]
+    asked = [norm(a) for a in asked]
+    ours = sorted({q for q, _, _ in OWN} | set(REFUSE) | {t for c in CONVERSATIONS for t in c[:2]})
+    assert len(ours) >= 40
+    close = []
+    for q in ours:
+        n = norm(q)
+        matcher = difflib.SequenceMatcher(None, n)
+        for a in asked:
+            matcher.set_seq1(a)
+            if matcher.real_quick_ratio() >= 0.8 and matcher.quick_ratio() >= 0.8 and matcher.ratio() >= 0.8:
+                close.append((q, a, round(matcher.ratio(), 2)))
+    assert not close, close
+
+
 @pytest.mark.model
 def test_own_questions_cite_the_clause_and_state_the_figure(real_assistant):
-    assert len(OWN) >= 30 and {cid.split("#")[0] for _, cid, _ in OWN} == {
+    assert len(OWN) >= 30 and {cids[0].split("#")[0] for _, cids, _ in OWN} == {
         "jizhou-2018", "baodi-2019", "lutai-zjtx", "xiqing-2017", "tianjin-2022"}
-    failures = []
-    for q, cid, fig in OWN:
+    wrong, refused = [], 0
+    for q, cids, key in OWN:
         a = real_assistant.ask(q)
         assert not check_grounded(a), q
-        if a.refused or cid not in {c.clause_id for c in a.citations} or compact(fig) not in compact(a.answer):
-            failures.append((q, [c.clause_id for c in a.citations], a.answer[:120]))
-    print(f"\nown questions: {len(OWN) - len(failures)}/{len(OWN)} right clause and figure")
-    assert not failures, failures
+        refused += a.refused
+        if not _right(a, cids, key):
+            wrong.append((q, [c.clause_id for c in a.citations], a.answer[:100]))
+    share = 1 - len(wrong) / len(OWN)
+    print(f"\nMEASURED own {share:.3f} ({len(OWN) - len(wrong)}/{len(OWN)}), own_refused {refused / len(OWN):.3f}; wrong: {wrong}")
+    assert share >= FLOOR["own"], wrong
+    assert refused / len(OWN) <= CEILING["own_refused"], wrong
 
 
 @pytest.mark.model
 def test_refusals(real_assistant):
+    refused = 0
     for q in REFUSE:
         a = real_assistant.ask(q)
-        assert a.refused and not a.citations and "[1]" not in a.answer, q
-        assert "天津市蓟州区" in a.answer
+        if a.refused:
+            refused += 1
+            assert not a.citations and "[1]" not in a.answer and "天津市蓟州区" in a.answer, q
+    print(f"\nMEASURED refused {refused / len(REFUSE):.3f} ({refused}/{len(REFUSE)})")
+    assert refused / len(REFUSE) >= FLOOR["refused"]
 
 
 @pytest.mark.model
 def test_two_turn_conversations(real_assistant):
-    for first, follow, cid, fig in CONVERSATIONS:
-        region = next(r for r in ("蓟州区", "宝坻区", "芦台经济开发区", "西青区") if r in first)
-        assert region not in follow  # the follow-up alone names no region: only the first turn sets it
+    right = 0
+    for first, follow, cids, key in CONVERSATIONS:
         a1 = real_assistant.chat(first)
         a2 = real_assistant.chat(follow, a1.session_id)
-        assert a2.turn == 2 and a2.rewritten_query != follow and region in a2.rewritten_query
-        assert cid in {c.clause_id for c in a2.citations}, (a2.rewritten_query, a2.answer)
-        assert compact(fig) in compact(a2.answer), (a2.rewritten_query, a2.answer)
+        assert a2.turn == 2 and a2.rewritten_query != follow, (follow, a2.rewritten_query)
+        right += _right(a2, cids, key)
+    print(f"\nMEASURED conversations {right / len(CONVERSATIONS):.3f} ({right}/{len(CONVERSATIONS)})")
+    assert right / len(CONVERSATIONS) >= FLOOR["conversations"]
 
 
 @pytest.mark.model
 def test_whole_evaluation_set_is_grounded_and_measured(real_assistant):
+    # The calibration data itself: every answer grounded, and the in-sample figures held.
     items = [json.loads(line) for line in (ROOT / "eval" / "testset.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     right = answered = tp = fp = fn = 0
     latencies = []
@@ -231,12 +281,11 @@ def test_whole_evaluation_set_is_grounded_and_measured(real_assistant):
             answered += 1
             right += all(compact(f) in compact(a.answer) for f in it["facts"])
     non_refuse = sum(1 for it in items if not it["refuse"])
-    print(
-        f"\neval set: facts in answer {right}/{non_refuse} ({right / non_refuse:.1%}); "
-        f"refusal precision {tp}/{tp + fp}, recall {tp}/{tp + fn}; median chat {statistics.median(latencies) * 1000:.0f} ms"
-    )
-    # Floors well below the measured values (see the closing note), so regressions show.
-    assert right / non_refuse >= 0.75 and tp / (tp + fn) >= 0.5
+    facts, recall, precision = right / non_refuse, tp / (tp + fn), tp / (tp + fp) if tp + fp else 1.0
+    print(f"\nMEASURED eval_facts {facts:.3f}, eval_refusal_recall {recall:.3f}, eval_refusal_precision {precision:.3f}, "
+          f"eval_false_refusals {fp / non_refuse:.3f} ({fp}); median chat {statistics.median(latencies) * 1000:.0f} ms")
+    assert facts >= FLOOR["eval_facts"] and recall >= FLOOR["eval_refusal_recall"] and precision >= FLOOR["eval_refusal_precision"]
+    assert fp / non_refuse <= CEILING["eval_false_refusals"]
 
 
 @pytest.mark.model

@@ -1,12 +1,14 @@
 """API edge: what routes depend on, as FastAPI dependencies read from `request.app.state`.
 
 create_app puts one of each on the app's state; a route names the ones it needs by these
-Annotated aliases. `RateLimited` and `AdminOnly` guard routes: the rate limit is per client, and
-admin routes need the bearer token and vanish (404) when none is configured.
+Annotated aliases. `RateLimited`, `AdminOnly` and `KeyRequired` guard routes: the rate limit is per
+client, admin routes need the bearer token and vanish (404) when none is configured, and the standard
+doors (/v1, /mcp) need one of the API keys when any is configured.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -69,6 +71,24 @@ def admin(request: Request) -> str:
     return session.actor
 
 
+def api_key(request: Request) -> None:
+    """401 unless the request carries one of the configured API keys as a bearer token (none configured: open)."""
+    if not key_accepted(request.app.state.settings.api_keys, request.headers.get("authorization", "")):
+        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+def key_accepted(keys: list[str], authorization: str) -> bool:
+    """True when no key is configured, or the Authorization header is `Bearer <one of the keys>`."""
+    if not keys:
+        return True
+    scheme, _, given = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    given_bytes = given.strip().encode()
+    # every key compared, so the time taken does not tell which one nearly matched
+    return sum(secrets.compare_digest(given_bytes, k.encode()) for k in keys) > 0
+
+
 SettingsDep = Annotated["Settings", Depends(get_settings)]
 AssistantDep = Annotated["Assistant", Depends(get_assistant)]
 StoreDep = Annotated["ApiStore", Depends(get_store)]
@@ -77,3 +97,4 @@ ReindexerDep = Annotated["Reindexer", Depends(get_reindexer)]
 RateLimited = Depends(rate_limit)
 AdminOnly = Depends(admin)
 Actor = Annotated[str, Depends(admin)]
+KeyRequired = Depends(api_key)

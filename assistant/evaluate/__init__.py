@@ -49,9 +49,6 @@ from assistant.evaluate.sources import (
     throwaway_index,
 )
 
-# eval/label.py still imports the old private name
-_documents_from = documents_from
-
 __all__ = [
     "DEFAULT_CACHE", "KS", "MODES", "CachedEmbedder", "NaiveIndex", "answer_contains", "by_tag", "cache_dir_for",
     "cached_encode", "cached_index", "citation_precision", "citation_recall", "cli", "copy_to_milvus",

@@ -53,19 +53,41 @@ def _note(request: Request, **info) -> None:
     request.state.audit = {**(getattr(request.state, "audit", None) or {}), **info}
 
 
-async def audit_admin_writes(request: Request, call_next):
-    """Record every admin write (POST/PUT/DELETE under /api/admin/) an admin made, after it ran."""
-    response = await call_next(request)
-    actor = getattr(request.state, "actor", None)
-    if actor and request.method in ("POST", "PUT", "DELETE") and request.url.path.startswith("/api/admin/"):
-        info = dict(getattr(request.state, "audit", None) or {})
-        if not info.pop("done", False):
-            name = getattr(request.scope.get("endpoint"), "__name__", "")
-            params = request.scope.get("path_params") or {}
-            target = str(info.pop("target", "") or "/".join(str(v) for v in params.values()))
-            await run_in_threadpool(request.app.state.audit.record, actor, ACTIONS.get(name, name or request.url.path),
-                                    target, response.status_code < 400, status=response.status_code, **info)
-    return response
+class AuditAdminWrites:
+    """ASGI middleware: record every admin write (POST/PUT/DELETE under /api/admin/) an admin made, after it ran.
+    Plain ASGI and inert for every other path, so streams (/api/chat/stream, /mcp) pass through untouched."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "DELETE") \
+                or not scope["path"].startswith("/api/admin/"):
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            await run_in_threadpool(_audit, scope, status["code"])
+
+
+def _audit(scope, code: int) -> None:
+    state = scope.get("state") or {}
+    actor = state.get("actor")
+    info = dict(state.get("audit") or {})
+    if not actor or info.pop("done", False):
+        return
+    name = getattr(scope.get("endpoint"), "__name__", "")
+    params = scope.get("path_params") or {}
+    target = str(info.pop("target", "") or "/".join(str(v) for v in params.values()))
+    scope["app"].state.audit.record(actor, ACTIONS.get(name, name or scope["path"]), target, code < 400, status=code, **info)
 
 
 # ---------------------------------------------------------------- sign-in

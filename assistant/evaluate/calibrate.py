@@ -1,12 +1,13 @@
 """Calibration run: choose the ranking weights and answer thresholds on the seed test set and the
 outside dev set together, with cross-validation, and write what was chosen and why.
 
-`python -m assistant calibrate` runs two grids over both sets:
+`python -m assistant calibrate` (assistant/evaluate/calibrate.py) runs two grids over both sets:
 1. ranking (dense weight, clause and sentence re-rank weights): the objective is hit@1 (a gold clause
    or span ranked first), averaged over the two sets;
 2. answering (min coverage, weak coverage, min cosine, min quote coverage), over the ranking chosen in 1:
-   the objective is the mean of three rates — seed questions answered with every fact, seed questions
-   that should be refused and are, outside questions whose answer holds the gold span.
+   the objective is the share of questions handled right, averaged over the two sets — a seed
+   question answered with every fact, a seed question that should be refused refused, an outside
+   question answered with the gold span — so a false refusal costs as much as a missed one.
 Every item is searched once per ranking point and composed once per min-coverage value; the other
 thresholds only decide refusal, which is read off the evidence each item's answer carries (answer.assess).
 Items fall into folds by a hash of their id; each fold's figures come from the values chosen on the
@@ -31,7 +32,7 @@ from assistant.calibration import ANSWER_FIELDS, DEFAULT, FILE, RANKING_FIELDS, 
 
 RANKING_GRID = {
     "dense_weight": (0.3, 0.5, 0.7, 1.0),
-    "rerank_clause": (0.0, 0.01, 0.02, 0.04),
+    "rerank_clause": (0.0, 0.02, 0.04, 0.08, 0.12, 0.16),
     "rerank_sentence": (0.0, 0.01, 0.02, 0.04),
 }
 ANSWER_GRID = {
@@ -67,20 +68,21 @@ class Item:
 # -- loading -------------------------------------------------------------------------------------------
 def load_set(corpus: Path | None, questions: Path, settings, embedder, cache_root: Path):
     """(index, items) of one set; the index is the evaluation's cached one."""
-    from assistant.evaluate import _documents_from, _query_of, cached_index, is_span_item, load_questions
+    from assistant.evaluate.items import is_span_item, load_questions, query_of
+    from assistant.evaluate.sources import cached_index, documents_from
     from assistant.pipeline import regions_of
 
-    docs = _documents_from(corpus, settings)
+    docs = documents_from(corpus, settings)
     source = Path(corpus) if corpus is not None else Path(settings.corpus_dir)
     index, _ = cached_index(docs, source, embedder, settings, cache_root, progress=False)
     regions = regions_of(index)
     items = []
     for raw in load_questions(questions):
         if is_span_item(raw):
-            items.append(Item(raw["id"], "span", _query_of(raw), raw["answer"]))
+            items.append(Item(raw["id"], "span", query_of(raw), raw["answer"]))
         else:
             kind = "refuse" if raw.get("refuse") else "seed"
-            items.append(Item(raw["id"], kind, _query_of(raw, regions), tuple(raw.get("gold_quotes", ())), tuple(raw.get("facts", ()))))
+            items.append(Item(raw["id"], kind, query_of(raw, regions), tuple(raw.get("gold_quotes", ())), tuple(raw.get("facts", ()))))
     for it in items:
         it.fold = fold_of(it.id)
     return index, items
@@ -88,7 +90,7 @@ def load_set(corpus: Path | None, questions: Path, settings, embedder, cache_roo
 
 # -- measuring -------------------------------------------------------------------------------------------
 def _first_gold(item: Item, passages: list[str]) -> int | None:
-    from assistant.evaluate import quote_ranking, span_rank
+    from assistant.evaluate.metrics import quote_ranking, span_rank
 
     if item.kind == "span":
         return span_rank(passages, item.gold)
@@ -96,11 +98,13 @@ def _first_gold(item: Item, passages: list[str]) -> int | None:
     return next((r for r, label in enumerate(ranked) if isinstance(label, int)), None)
 
 
-def measure_ranking(index, items: list[Item], embedder, settings, points: list[dict]) -> None:
+def measure_ranking(index, items: list[Item], embedder, settings, points: list[dict], progress: bool = True) -> None:
     """Each item's first gold rank at every ranking point (items to refuse have none)."""
     from assistant.retrieve import Retriever
 
-    for point in points:
+    from tqdm import tqdm
+
+    for point in tqdm(points, desc="ranking grid", unit="point", file=sys.stderr, disable=not progress):
         key = _key(point)
         retriever = Retriever.from_settings(index, embedder, settings, replace(DEFAULT, **point))
         for it in items:
@@ -110,16 +114,18 @@ def measure_ranking(index, items: list[Item], embedder, settings, points: list[d
             it.first[key] = _first_gold(it, [h.clause.text for h in hits])
 
 
-def measure_answers(index, items: list[Item], embedder, settings, ranking: dict) -> None:
+def measure_answers(index, items: list[Item], embedder, settings, ranking: dict, progress: bool = True) -> None:
     """Each item's answer and refusal evidence at every min-coverage value, over the chosen ranking."""
     from assistant.answer import assess, compose
-    from assistant.evaluate import answer_contains, fact_accuracy
+    from assistant.evaluate.metrics import answer_contains, fact_accuracy
     from assistant.pipeline import Assistant
 
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
         s = settings.model_copy(update={"data_dir": Path(tmp), "database_url": "", **ranking})
         assistant = Assistant(s, index=index, embedder=embedder)
-        for it in items:
+        from tqdm import tqdm
+
+        for it in tqdm(items, desc="answers", unit="q", file=sys.stderr, disable=not progress):
             query, hits, pool = assistant.evidence(it.query)
             for m in ANSWER_GRID["min_coverage"]:
                 # refusal by the other thresholds is decided from the evidence, so they are off here
@@ -157,13 +163,14 @@ def _distance(point: dict, spec: dict) -> float:
     return total
 
 
-def ranking_scores(sets: list[list[Item]], point: dict, keep) -> dict:
-    """hit@1 per set at a ranking point over the items `keep` accepts; their mean is the objective."""
-    key = _key(point)
+def ranking_scores(sets: list[list[Item]], point, keep) -> dict:
+    """hit@1 per set over the items `keep` accepts, each item ranked at `point` (a ranking point, or
+    a function of the item giving one: its fold's choice); their mean is the objective."""
+    point_of = point if callable(point) else (lambda it: point)
     out = []
     for items in sets:
-        ranked = [it for it in items if key in it.first and keep(it)]
-        out.append(sum(1 for it in ranked if it.first[key] == 0) / len(ranked) if ranked else 0.0)
+        ranked = [it for it in items if keep(it) and _key(point_of(it)) in it.first]
+        out.append(sum(1 for it in ranked if it.first[_key(point_of(it))] == 0) / len(ranked) if ranked else 0.0)
     return {"hit@1": out, "objective": sum(out) / len(out)}
 
 
@@ -173,8 +180,10 @@ def refused(it: Item, t: Thresholds) -> bool:
     return was_refused or ev.refuses(t)
 
 
-def answer_scores(sets: list[list[Item]], t: Thresholds, keep) -> dict:
-    """The three rates of the answer objective, and the figures reported beside them."""
+def answer_scores(sets: list[list[Item]], t, keep) -> dict:
+    """The answer objective over the items `keep` accepts, each judged under `t` (thresholds, or a
+    function of the item giving its fold's), and the figures reported beside it."""
+    t_of = t if callable(t) else (lambda it: t)
     seed = [it for items in sets for it in items if it.kind == "seed" and keep(it)]
     refuse = [it for items in sets for it in items if it.kind == "refuse" and keep(it)]
     span = [it for items in sets for it in items if it.kind == "span" and keep(it)]
@@ -182,18 +191,22 @@ def answer_scores(sets: list[list[Item]], t: Thresholds, keep) -> dict:
     def rate(group, ok) -> float:
         return sum(1 for it in group if ok(it)) / len(group) if group else 0.0
 
-    answered_ok = rate(seed, lambda it: not refused(it, t) and it.answers[t.min_coverage][1])
-    refused_ok = rate(refuse, lambda it: refused(it, t))
-    contains = rate(span, lambda it: not refused(it, t) and it.answers[t.min_coverage][1])
-    refusals = [it for it in seed + refuse if refused(it, t)]
+    def right(it) -> bool:
+        return not refused(it, t_of(it)) and it.answers[t_of(it).min_coverage][1]
+
+    answered_ok = rate(seed, right)
+    refused_ok = rate(refuse, lambda it: refused(it, t_of(it)))
+    contains = rate(span, right)
+    refusals = [it for it in seed + refuse if refused(it, t_of(it))]
     precision = sum(1 for it in refusals if it.kind == "refuse") / len(refusals) if refusals else 1.0
+    seed_ok = (answered_ok * len(seed) + refused_ok * len(refuse)) / (len(seed) + len(refuse)) if seed or refuse else 0.0
     return {
-        "objective": (answered_ok + refused_ok + contains) / 3,
+        "objective": (seed_ok + contains) / 2,
         "seed_all_facts": answered_ok,
         "refusal_recall": refused_ok,
         "refusal_precision": precision,
         "outside_contains": contains,
-        "outside_refused": rate(span, lambda it: refused(it, t)),
+        "outside_refused": rate(span, lambda it: refused(it, t_of(it))),
     }
 
 
@@ -203,24 +216,28 @@ def choose(points: list[dict], score, spec: dict) -> dict:
 
 
 # -- the run -------------------------------------------------------------------------------------------------
-def run(settings, sets: list[tuple[Path | None, Path]], folds: int = FOLDS, cache_root: Path | None = None) -> dict:
+def run(settings, sets: list[tuple[Path | None, Path]], folds: int = FOLDS, cache_root: Path | None = None,
+        progress: bool = True) -> dict:
     """Both grids over the sets, with per-fold held-out figures; returns the report record."""
     from assistant.embed import embedder_for
-    from assistant.evaluate import DEFAULT_CACHE, CachedEmbedder
+    from assistant.evaluate.cache import CachedEmbedder
+    from assistant.evaluate.sources import DEFAULT_CACHE
 
     embedder = CachedEmbedder(embedder_for(settings))
     loaded = [load_set(c, q, settings, embedder, Path(cache_root or DEFAULT_CACHE)) for c, q in sets]
     items = [its for _, its in loaded]
+    for it in (it for its in items for it in its):
+        it.fold = fold_of(it.id, folds)
     rank_points = _grid(RANKING_GRID)
     for (index, its) in loaded:
-        measure_ranking(index, its, embedder, settings, rank_points)
+        measure_ranking(index, its, embedder, settings, rank_points, progress)
 
     def rank_score(keep):
         return lambda p: ranking_scores(items, p, keep)
 
     ranking = choose(rank_points, rank_score(lambda it: True), RANKING_GRID)
     for index, its in loaded:
-        measure_answers(index, its, embedder, settings, ranking)
+        measure_answers(index, its, embedder, settings, ranking, progress)
     answer_points = [replace(DEFAULT, **ranking, **p) for p in _grid(ANSWER_GRID)]
 
     def ans_score(keep):
@@ -247,9 +264,16 @@ def run(settings, sets: list[tuple[Path | None, Path]], folds: int = FOLDS, cach
             "items": sum(1 for its in items for it in its if test(it)),
         })
     everything = lambda it: True  # noqa: E731
+    by_fold = {f["fold"]: f for f in folds_out}
+    rank_of = lambda it: by_fold[it.fold]["ranking"]  # noqa: E731
+    answer_of = lambda it: replace(DEFAULT, **by_fold[it.fold]["ranking"], **by_fold[it.fold]["answer"])  # noqa: E731
     return {
+        # every item judged by the values chosen without its fold
+        "held_out": {**{f"hit@1 {name}": v for name, v in zip(_set_names(sets), ranking_scores(items, rank_of, everything)["hit@1"])},
+                     **answer_scores(items, answer_of, everything)},
         "model": embedder.name,
-        "sets": [{"corpus": str(c) if c else "corpus", "questions": str(q), "items": len(its)} for (c, q), its in zip(sets, items)],
+        # the last two parts of each path, so the page is the same from any checkout
+        "sets": [{"corpus": _short(c), "questions": _short(q), "items": len(its)} for (c, q), its in zip(sets, items)],
         "grids": {"ranking": RANKING_GRID, "answer": ANSWER_GRID},
         "folds": folds_out,
         "chosen": chosen.to_dict(),
@@ -267,6 +291,10 @@ def _at_defaults(points: list[Thresholds], ranking: dict) -> Thresholds:
     return next(p for p in points if p == want)
 
 
+def _short(path) -> str:
+    return "/".join(Path(path).parts[-2:]) if path else "corpus"
+
+
 def _set_names(sets) -> list[str]:
     return ["seed" if (c is None or Path(c).name == "corpus") else Path(q).parent.name or Path(q).stem for c, q in sets]
 
@@ -282,7 +310,7 @@ def markdown(report: dict) -> str:
         "# Calibration",
         "",
         f"Written by `python -m assistant calibrate` for embedding model `{report['model']}`; rerun it to reproduce this page",
-        "and `assistant/data/calibration.json`. See the module docstring of `assistant/calibrate.py` for the method.",
+        "and `assistant/data/calibration.json`. See the module docstring of `assistant/evaluate/calibrate.py` for the method.",
         "",
         "Sets: " + "; ".join(f"{s['questions']} over {s['corpus']} ({s['items']} items)" for s in report["sets"]),
         "",
@@ -305,8 +333,7 @@ def markdown(report: dict) -> str:
     for fold in report["folds"]:
         lines.append(f"| fold {fold['fold']} held out ({fold['items']} items) | " + " | ".join(_f(fold["held_out"][k]) for k in keys) + " |")
         lines.append(f"| fold {fold['fold']} in-sample | " + " | ".join(_f(fold["in_sample"][k]) for k in keys) + " |")
-    held = {k: sum(f["held_out"][k] * f["items"] for f in report["folds"]) / sum(f["items"] for f in report["folds"]) for k in keys}
-    lines.append("| all folds held out (item-weighted) | " + " | ".join(_f(held[k]) for k in keys) + " |")
+    lines.append("| every item held out (its fold's values) | " + " | ".join(_f(report["held_out"][k]) for k in keys) + " |")
     lines += ["", "Values chosen per fold:", ""]
     for fold in report["folds"]:
         vals = {**fold["ranking"], **fold["answer"]}
@@ -322,7 +349,7 @@ def write(report: dict, md_path: Path, json_path: Path) -> None:
     models = data.get("models", {})
     models[report["model"]] = {"values": report["chosen"], "basis": f"eval/{md_path.name}",
                                "sets": [s["questions"] for s in report["sets"]]}
-    data = {"about": "Chosen by `python -m assistant calibrate` (assistant/calibrate.py); see eval/calibration.md.",
+    data = {"about": "Chosen by `python -m assistant calibrate` (assistant/evaluate/calibrate.py); see eval/calibration.md.",
             "models": dict(sorted(models.items()))}
     json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -339,7 +366,7 @@ def cli(name: str, argv: list[str]) -> int:
     parser.add_argument("--outside-questions", type=Path, default=Path(OUTSIDE[1]))
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--out", type=Path, default=Path("eval/calibration.md"))
-    parser.add_argument("--table", type=Path, default=Path(__file__).parent / "data" / FILE,
+    parser.add_argument("--table", type=Path, default=Path(__file__).parent.parent / "data" / FILE,
                         help="the calibration file the values are written to (default: the package's)")
     parser.add_argument("--index-cache", type=Path, default=None)
     args = parser.parse_args(argv)
