@@ -73,7 +73,12 @@ class Settings(BaseSettings):
     # service
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_token: str = ""  # empty: admin routes off
+    admin_token: str = ""  # empty: admin routes off (unless admin_tokens names some); its actor is "admin"
+    # staff's own tokens, so the audit log names who: "name:token,name2:token2" or the path of a file
+    # holding such pairs (one a line or comma-separated)
+    admin_tokens: str = ""
+    admin_session_s: int = 8 * 3600  # how long a console sign-in lasts
+    eval_questions: Path = Path("eval/testset.jsonl")  # the seed test set the console can run
     cors_origins: list[str] = []
     rate_limit: str = "60/minute"
     # Keys the standard doors (/v1 OpenAI-compatible chat, /mcp) accept as `Authorization: Bearer <key>`;

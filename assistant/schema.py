@@ -213,9 +213,11 @@ class Answer:
     turn: int = 0  # the turn number within its session (for feedback)
     notice: str = ""  # one plain sentence on the validity of a cited document, shown under the answer
     clarify: dict | None = None  # {"question", "options": [region, …]} when the answer differs by region
+    source: str = "retrieval"  # or "curated": a staff-written answer served for its question (assistant/curated.py)
 
     def to_dict(self) -> dict:
         return {
+            "source": self.source,
             "session_id": self.session_id,
             "turn": self.turn,
             "answer": self.answer,
@@ -334,3 +336,11 @@ class UploadMemoryError(UploadLimitError):
 
 class ReindexRunningError(AssistantError):
     """A re-index was asked for while one is already running."""
+
+
+class UnknownRecordError(AssistantError):
+    """No staff record (curated answer, feedback item, evaluation run, test set) with that id."""
+
+
+class BusyError(AssistantError):
+    """A background job (an evaluation run) was asked for while one is already running."""

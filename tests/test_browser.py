@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,9 @@ def host_site(tmp_path):
     thread.join(10)
 
 
-@pytest.fixture
-def server(hash_settings, host_site):
-    """The real app over the hash index, served by uvicorn on a free localhost port."""
+@contextmanager
+def serving(settings):
+    """The real app over `settings`, served by uvicorn on a free localhost port; yields its base URL."""
     import uvicorn
 
     from assistant.api import create_app
@@ -48,7 +49,6 @@ def server(hash_settings, host_site):
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); no browser is downloaded")
     port = _free_port()
-    settings = hash_settings.model_copy(update={"cors_origins": [host_site[1]], "rate_limit": "1000/minute"})
     srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -59,6 +59,13 @@ def server(hash_settings, host_site):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def server(hash_settings, host_site):
+    """The real app over the hash index, served by uvicorn on a free localhost port."""
+    with serving(hash_settings.model_copy(update={"cors_origins": [host_site[1]], "rate_limit": "1000/minute"})) as url:
+        yield url
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ class ClarifyOut(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    source: Literal["retrieval", "curated"] = "retrieval"  # "curated": a staff-written answer served for the question
     session_id: str | None
     turn: int
     answer: str
@@ -258,6 +259,7 @@ class ReindexStatus(BaseModel):
     finished_at: float | None = None
     error: str | None = None
     stats: dict | None = None
+    progress: dict | None = None  # stage, documents_done/total, clauses_done/total, seconds_left
 
 
 

@@ -286,6 +286,7 @@ button{cursor:pointer}
 .pa-notice{margin:6px 2px 0;padding:6px 10px;border-left:3px solid #f59e0b;background:#fffbeb;color:#78350f;font-size:12.5px;line-height:1.5}
 .pa-error .pa-bubble{background:#fef2f2;border-color:#fecaca;color:#991b1b}
 .pa-rq{font-size:12px;color:#8a94a6;margin:0 0 4px 2px;line-height:1.4}
+.pa-rq.pa-curated{color:#047857;font-weight:600}
 .pa-typing{display:inline-flex;gap:4px;padding:4px 0}
 .pa-typing i{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:pa-bounce 1.2s infinite ease-in-out}
 .pa-typing i:nth-child(2){animation-delay:.15s}.pa-typing i:nth-child(3){animation-delay:.3s}
@@ -738,6 +739,7 @@ button{cursor:pointer}
     const rq = String(r.rewritten_query || '').trim();
     const kids = [];
     if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
+    if (r.source === 'curated') kids.push(h('p', { class: 'pa-rq pa-curated' }, '✔ 工作人员审定答复'));
     // the validity notice is the answer's last line; it is shown set apart from the quoted text
     const notice = !r.refused && r.notice ? String(r.notice) : '';
     let text = String(r.answer || '');
