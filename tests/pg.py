@@ -10,11 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+
+from serving import free_port
 
 UNPRIVILEGED = "nobody"
 
@@ -36,12 +37,6 @@ def unavailable() -> str | None:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without runuser: PostgreSQL refuses to run as root"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cluster:
@@ -68,7 +63,7 @@ class Cluster:
                          "--locale=C", "--no-sync")
         assert done.returncode == 0, f"initdb failed: {done.stderr}"
         for _ in range(5):  # another process may take the free port first: try another
-            self.port = _free_port()
+            self.port = free_port()
             options = (f"-h 127.0.0.1 -p {self.port} -k {self.sockets} -F -c max_connections=300 "
                        "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB")
             done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", options, "start")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from serving import in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -16,11 +16,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 QUESTION = "首次获批的国家高新技术企业有什么奖励？"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -41,24 +36,11 @@ def host_site(tmp_path):
 
 @contextmanager
 def serving(settings):
-    """The real app over `settings`, served by uvicorn on a free localhost port; yields its base URL."""
-    import uvicorn
-
-    from assistant.api import create_app
-
+    """The real app over `settings` on a free localhost port, for the browser; yields its base URL."""
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); no browser is downloaded")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not srv.started:
-        assert time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with in_thread(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import anyio
 import pytest
+
+from serving import in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -21,34 +19,6 @@ CORPUS = ROOT / "corpus"
 QUESTION = "首次获批的国家高新技术企业有什么奖励？"
 KEY = "test-key-1"
 TOOLS = {"search_clauses", "ask", "get_clause", "list_documents", "match_policies"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _served(settings):
-    """The real app on a free localhost port, served by uvicorn in a thread (its lifespan runs)."""
-    import uvicorn
-
-    from assistant.api import create_app
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        assert thread.is_alive() and time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +38,7 @@ def settings(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_url(settings):
-    with _served(settings) as url:
+    with in_thread(settings) as url:
         yield url
 
 
@@ -208,7 +178,7 @@ def test_api_keys_are_required_when_configured(base_url):
 def test_rate_limit_applies_to_completions(settings):
     import openai
 
-    with _served(settings.model_copy(update={"rate_limit": "2/minute", "api_keys": []})) as url:
+    with in_thread(settings.model_copy(update={"rate_limit": "2/minute", "api_keys": []})) as url:
         open_client = openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0)
         _ask(open_client, QUESTION)  # no keys configured: any key (or none) is let in
         _ask(open_client, QUESTION)

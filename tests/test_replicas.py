@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import CORPUS, ROOT
+from serving import free_port
 
 TOKEN = "replica-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,17 +25,11 @@ NEW_DOC = f"""关于支持{NEW_TERM}的若干措施
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Replica:
     """One service process on a free localhost port; its output kept in a log file for failures."""
 
     def __init__(self, name: str, env: dict, folder):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"{name}.log"
         with open(self.log, "w") as out:
