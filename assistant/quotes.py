@@ -65,7 +65,7 @@ def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str]
     score = sum(w for t, w in q_weights.items() if t in s)
     if question and _type_mismatch(expand_aliases(normalize(question)), s):
         score -= TYPE_MISMATCH_PENALTY
-    if "amount" in wanted and AMOUNT_UNIT.search(normalize(sentence)):
+    if wanted & {"amount", "grant"} and AMOUNT_UNIT.search(normalize(sentence)):
         score += FIGURE_BONUS
     if "count" in wanted and _COUNT_UNIT.search(normalize(sentence)):
         score += FIGURE_BONUS
@@ -218,7 +218,7 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
         end = spans[j][1]
         score = max(score, _sentence_score(text[start:end], q_tokens, wanted, clause, question))
     # Amount asked but the best sentence has none: a following sentence may carry it.
-    if "amount" in wanted and j == i and not AMOUNT_UNIT.search(normalize(text[start:end])) and joins(i + 1):
+    if wanted & {"amount", "grant"} and j == i and not AMOUNT_UNIT.search(normalize(text[start:end])) and joins(i + 1):
         nxt = spans[i + 1]
         if AMOUNT_UNIT.search(normalize(text[nxt[0] : nxt[1]])) and nxt[1] - start < QUOTE_MAX_CHARS:
             end = nxt[1]
