@@ -27,8 +27,11 @@ from assistant.vocab import blank_not_places, read_table, region_aliases
 # When a question is answered at all (min coverage, weak coverage, min cosine, min quote coverage)
 # is calibrated per embedding model: calibration.Thresholds, chosen by `python -m assistant calibrate`.
 # The constants below shape an answer that is given; they are design choices, not fitted values.
-MAX_CLAUSES = 3
-CLAUSE_MARGIN = 2.5  # another clause is quoted too when its score is within this of the best …
+MAX_CLAUSES = 2  # the lead and one other: an answer fits a phone screen (issue 22)
+# Another clause is quoted too when the retrieval ranked it first (the sentence cues chose another to
+# lead: both readings are shown), or when its score is within this of the lead's: half an average
+# question word (token weights have mean 1), a near tie.
+CLAUSE_MARGIN = 0.5
 REGION_MARGIN = 3.0  # … or, one line per region, within this
 MAX_REGION_LINES = 5
 SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its clause covers this close to the best
@@ -244,7 +247,7 @@ def compose(
     if evidence.refuses(t):
         return refusal(_NOT_FOUND, hits, regions)
     best_cov, min_coverage = evidence.best_coverage, t.min_coverage
-    if q.general and len({x.hit.clause.region for x in usable}) > 1:
+    if (q.explicit or q.several) and len({x.hit.clause.region for x in usable}) > 1:
         chosen = _one_per_region(q, usable, best_cov, min_coverage)
     else:
         chosen = _closest_clauses(usable, max_clauses)
@@ -361,12 +364,12 @@ def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_co
 
 
 def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:
-    # The best clause, and others whose score is close to it (each quote once).
+    # The best clause, the retrieval's first, and others whose score nearly ties the best (each quote once).
     top = usable[0].score
     chosen: list[_Scored] = []
     seen_text: set[str] = set()
     for x in usable:
-        if x.score < top - CLAUSE_MARGIN or x.quote in seen_text:
+        if (x.score < top - CLAUSE_MARGIN and x.rank > 0) or x.quote in seen_text:
             continue
         seen_text.add(x.quote)
         chosen.append(x)
