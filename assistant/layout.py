@@ -4,7 +4,8 @@ An enterprise reads the answer text first, often on a phone, so:
 - the fact first: when the question asks for a typed value (an amount, a count, a date, a
   department, a yes or no) and the leading quote states it, the answer opens with that value as
   written, with the markers of every quote that states it ("30—50万元 [1]", "可予以展期或续贷 [1][2]");
-- one source line per document: the title once, the region only when the title does not name it,
+- one source line per document: the title once (a transmitting notice's by the document it transmits),
+  the region only when the title does not name it,
   each quote after its section marker (三、（五）3．);
 - a statement quoted from several documents is written once, with all their markers;
 - quotes show scraped whitespace runs as one space; their edges were already trimmed (quotes.py);
@@ -57,6 +58,16 @@ def section_label(section: str) -> str:
     return "".join(labels)
 
 
+# "X关于印发《Y》的通知": a notice that transmits a document is named in an answer by the document it transmits
+_TRANSMITTAL = re.compile(r"^[^《》〈〉]{0,60}?(?:关于)?(?:印发|转发)\s*[《〈]?(?P<inner>[^《》〈〉]{6,80}?)[》〉]?\s*(?:的?(?:通知|函))?$")
+
+
+def short_title(title: str) -> str:
+    """The title an answer line shows: a transmitting notice's by the document it transmits."""
+    m = _TRANSMITTAL.match(title.strip())
+    return m.group("inner") if m else title
+
+
 def where(clause: Clause) -> str:
     """（region） after the title, unless the document states none or its title already names the
     region's own level (蓟州 in 《2018年蓟州区…》 for 天津市蓟州区)."""
@@ -103,10 +114,10 @@ def _when(quote: str) -> list[str]:
 def _verdict(quote: str, question: str) -> str:
     """The clause of the quote that answers a yes-or-no question: from its verb on ("可予以展期或续贷")."""
     asked = set(re.findall(r"[\u4e00-\u9fff]{2}", normalize(question)))
-    for part in re.split(r"[，,；;。：:！!？?\n]", quote):
+    for part, end in re.findall(r"([^，,；;。：:！!？?\n]+)([，,；;。：:！!？?\n]?)", quote):
         m = _VERDICT.search(part)
-        if not m:
-            continue
+        if not m or end in "？?" or re.search(r"[吗呢]\s*$", part):
+            continue  # a question the text repeats ("医院可以…吗？") is not its answer
         said = part[m.start():].strip()
         if 2 < len(said) <= MAX_FACT_CHARS and any(w in said for w in asked):
             return said
@@ -194,7 +205,7 @@ def source_lines(quoted: list[Quoted], wanted: set[str], named: set[str] = froze
         for s in statements:
             label = section_label(s.first.clause.section) if s.first.clause.section != "前言" else ""
             parts.append(f"{label}：{s.text} {markers(s.ns)}" if label or not parts else f"{s.text} {markers(s.ns)}")
-        head = "" if c.doc_id in named else f"《{c.doc_title}》{where(c)}"
+        head = "" if c.doc_id in named else f"《{short_title(c.doc_title)}》{where(c)}"
         lines.append(head + " ".join(parts) if head or not parts[0].startswith("：") else "原文" + " ".join(parts))
     return lines
 
