@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from assistant.calibration import DEFAULT, Thresholds
-from assistant.layout import Quoted, fact_line, section_label, source_lines, validity_line, validity_note
+from assistant.layout import Quoted, fact_line, same_statement, section_label, source_lines, validity_line, validity_note
 from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, key_figure
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import match_form, normalize, split_sentences, token_weights, weighted_coverage
@@ -365,6 +365,8 @@ def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_co
 
 def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:
     # The best clause, the retrieval's first, and others whose score nearly ties the best (each quote once).
+    # Another document saying the same thing is cited too, at the cost of a marker: its statement is
+    # written once with every marker (layout.same_statement), up to MAX_REGION_LINES citations.
     top = usable[0].score
     chosen: list[_Scored] = []
     seen_text: set[str] = set()
@@ -375,6 +377,13 @@ def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:
         chosen.append(x)
         if len(chosen) >= max_clauses:
             break
+    docs = {x.hit.clause.doc_id for x in chosen}
+    for x in usable:
+        if len(chosen) >= MAX_REGION_LINES:
+            break
+        if x.hit.clause.doc_id not in docs and any(same_statement(x.quote, c.quote) for c in chosen):
+            docs.add(x.hit.clause.doc_id)
+            chosen.append(x)
     return chosen
 
 

@@ -175,12 +175,17 @@ def _notes(x: Quoted, wanted: set[str]) -> str:
     return note
 
 
+def same_statement(a: str, b: str) -> bool:
+    """Whether two quotes say the same thing: near-identical (5-gram Jaccard ≥ NEAR_IDENTICAL) or one inside the other."""
+    ca, cb = compact(a), compact(b)
+    return bool(ca and cb) and (ca in cb or cb in ca or ngram_jaccard(a, b) >= NEAR_IDENTICAL)
+
+
 def _statements(quoted: list[Quoted], wanted: set[str]) -> list[_Statement]:
     out: list[_Statement] = []
     for x in quoted:
         text = tidy_quote(x.citation.quote)
-        same = next((s for s in out if ngram_jaccard(s.text, text) >= NEAR_IDENTICAL
-                     or compact(text) in compact(s.text) or compact(s.text) in compact(text)), None)
+        same = next((s for s in out if same_statement(s.text, text)), None)
         if same is None:
             out.append(_Statement(text, [x.citation.n], x))
             continue
@@ -265,7 +270,8 @@ VALIDITY_MARK = "⚠"
 
 
 def validity_line(citations: list[Citation], records: dict[str, dict], today=None) -> str:
-    """The short warning line that ends an answer: ⚠ [1][2] 已过期（2020年）；[3] 未载明有效期（2018年印发）."""
+    """The short warning line that ends an answer: ⚠ [1][2] 已过期（2020年）；[3] 未载明有效期（2018年）, the
+    year of the term's end, or of issue when no term is stated, as the notice names each document."""
     expired, undated = validity_groups(citations, records, today)
     parts = []
     if expired:
@@ -273,5 +279,5 @@ def validity_line(citations: list[Citation], records: dict[str, dict], today=Non
         parts.append(f"{markers(n for n, _, _ in expired)} 已过期（{years}年）")
     if undated:
         years = _years(y for _, y, _ in undated)
-        parts.append(f"{markers(n for n, _, _ in undated)} 未载明有效期" + (f"（{years}年印发）" if years else ""))
+        parts.append(f"{markers(n for n, _, _ in undated)} 未载明有效期" + (f"（{years}年）" if years else ""))
     return f"{VALIDITY_MARK} " + "；".join(parts) if parts else ""

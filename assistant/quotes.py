@@ -106,6 +106,11 @@ _ATTACHMENTS = re.compile(r"^附件\s*\d*\s*[：:.．、]")
 _SIGNATURE = re.compile(r"^(?:[^\s，,。；;：:]{2,40}(?:政府|办公室|办公厅|委员会|小组|局|厅|部|委|中心))?\s*(?:\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)?$")
 # scraps a scraped page leaves at the end of a text: a bare 附件 label, the source and editor lines, link labels
 _TRAILING_SCRAP = re.compile(r"(?:附件\s*\d*\s*[：:]?|来源\s*[：:]\s*\S{0,40}|[（(]?责任编辑\s*[：:]\s*\S{0,20}?[）)]?|【[^】\n]{0,8}】)\s*$")
+# what opens a clause's text without being its content: its own number (一、 （九） 4、 1．: the answer's
+# header shows the section), and the responsibility note of the item before it ("（责任单位：区金融办）
+# 8.对…": scraped text puts an item's trailing note at the start of the next)
+_NUMBER = re.compile(r"(?:第[一二三四五六七八九十百零〇\d]{1,6}[章条节]|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,3}(?:[.．、](?!\d)))\s*")
+_PREVIOUS_NOTE = re.compile(r"[（(]\s*(?:责任单位|牵头单位|责任部门|牵头部门)[^（）()]{0,80}[)）]\s*")
 HEADLINE_CONTAINMENT = 0.5  # a sentence whose character 5-grams lie this much in the title restates the headline
 NGRAM = 5
 
@@ -138,6 +143,10 @@ def _lead_end(text: str, start: int, end: int, title: str) -> int:
             continue
         m = _NEWS_LEAD.match(text, pos, end)
         if m:
+            pos = m.end()
+    for pattern in (_PREVIOUS_NOTE, _NUMBER):
+        m = pattern.match(text, pos, end)
+        if m and m.end() < end:
             pos = m.end()
     return pos
 

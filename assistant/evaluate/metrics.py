@@ -204,6 +204,7 @@ def by_tag(rows: Sequence[dict], field: str) -> dict[str, float | None]:
 # A source header as answers write it: 《title》, the region in （）, the section marker, then "：".
 _HEADER = re.compile(r"《[^》\n]{1,200}》(?:（[^）\n]{1,40}）)?(?:等\d+份文件)?[^：\n《》\[\]]{0,24}：")
 _MARKERS = re.compile(r"(?:\s*\[\d+\])+")
+_LABEL = re.compile(r"^\s*[\d一二三四五六七八九十百（）()、.．第章条节]{1,16}：")  # a further section of a document's line
 _WHITESPACE_RUN = re.compile(r"\s{3,}")
 # an attachment list's label with nothing after it, at the end of a quoted statement
 _DANGLING_ATTACHMENT = re.compile(r"附件\s*\d*\s*[：:]?\s*$")
@@ -224,7 +225,7 @@ def answer_statements(answer: str) -> list[str]:
             continue
         pos = 0
         for m in _MARKERS.finditer(line):
-            text = _HEADER.sub("", line[pos : m.start()]).strip(" ；;，,")
+            text = _LABEL.sub("", _HEADER.sub("", line[pos : m.start()])).strip(" ；;，,")
             if text:
                 out.append(text)
             pos = m.end()
