@@ -264,7 +264,9 @@ def compose(
     if not lines and not (q.explicit or q.several):
         # the fact first; the per-region summary and the metadata lines above are this case's answer already
         lines = [f for f in [fact_line(q.text, q.wanted, quoted)] if f]
-    lines.extend(source_lines(quoted, q.wanted, named))
+    # a benefit compared across regions ("各区…有什么奖励") is told region by region, a missing figure included
+    noted = q.wanted | ({"amount"} if q.explicit and "grant" in q.wanted else set())
+    lines.extend(source_lines(quoted, noted, named))
     # A short validity line ends the answer (an owner reading only the answer must see it); `notice`
     # holds the full sentence so a UI can set it apart from the quoted text.
     warning = validity_line(citations, records, today)
@@ -464,13 +466,16 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 
 def check_grounded(answer: Answer) -> list[str]:
-    """Problems with an answer's grounding: quotes not in their clause, markers without a citation."""
+    """Problems with an answer's grounding: quotes not in their clause, markers without a citation,
+    citations the answer does not mark."""
     problems = []
     ns = {c.n for c in answer.citations}
     for c in answer.citations:
         if c.quote not in c.text:
             problems.append(f"quote of [{c.n}] is not in {c.clause_id}")
-    for m in MARKER.findall(answer.answer):
-        if int(m) not in ns:
-            problems.append(f"[{m}] has no citation")
+    shown = {int(m) for m in MARKER.findall(answer.answer)}
+    for m in sorted(shown - ns):
+        problems.append(f"[{m}] has no citation")
+    for n in sorted(ns - shown):
+        problems.append(f"citation [{n}] is not marked in the answer")
     return problems
