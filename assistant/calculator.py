@@ -192,12 +192,40 @@ class Checked:
     why: str
     kind: str = ""
     question: str = ""  # for an unknown condition: what would settle it
+    # for an unknown condition: the fact an answer to the question sets (see `answer_for`)
+    answer: dict | None = None
 
     def to_dict(self) -> dict:
         d = {"text": self.text, "status": self.status, "why": self.why, "kind": self.kind}
         if self.question:
             d["question"] = self.question
+        if self.answer:
+            d["answer"] = dict(self.answer)
         return d
+
+
+# the profile field stating a quantity, and the unit a form asks it in (founded: the year itself)
+_FIELD_UNITS = {"employees": "人", "revenue_10k": "万元", "rd_ratio": "%", "founded": "年份"}
+
+
+def answer_for(cond: Condition) -> dict:
+    """How an answer to an unknown condition's question becomes a fact, so a form can ask it in place:
+    {"fact": "quantities.节能量", "unit": "吨标准煤"} or {"fact": "employees", "unit": "人"} (a number
+    in that unit); {"fact": "industry", "yes": "工业", "no": "非工业"}; {"fact": "profile", "yes": …}
+    or {"fact": "profile", "choices": […]}: a phrase for the free text, where qualifications and time
+    words are read too — so answering one question never makes the list of qualifications complete."""
+    if cond.kind == "threshold":
+        field = quantities()[cond.name].field if cond.name in quantities() else ""
+        if field in _FIELD_UNITS:
+            return {"fact": field, "unit": _FIELD_UNITS[field]}
+        return {"fact": f"quantities.{cond.name}", "unit": cond.unit}
+    if cond.kind == "industry":
+        return {"fact": "industry", "yes": cond.name, "no": cond.name[1:] if cond.name.startswith("非") else f"非{cond.name}"}
+    if cond.kind == "time":
+        return {"fact": "profile", "yes": f"资质为{cond.text}"}
+    if cond.options:
+        return {"fact": "profile", "choices": list(cond.options)}
+    return {"fact": "profile", "yes": cond.text if form(cond.name) in form(cond.text) else cond.name}
 
 
 _OPS = {">=": (lambda a, b: a >= b, "以上"), ">": (lambda a, b: a > b, "超过"),
@@ -247,7 +275,8 @@ def _check_threshold(cond: Condition, profile: Profile, today: dt.date) -> Check
     if held is None:
         u = units().get(cond.unit)
         return Checked(cond.text, "unknown", f"未提供{cond.name}", "threshold",
-                       f"贵企业{cond.name}是多少{u.name if u and u.dimension != 'percent' else ('%' if u else cond.unit)}？")
+                       f"贵企业{cond.name}是多少{u.name if u and u.dimension != 'percent' else ('%' if u else cond.unit)}？",
+                       answer_for(cond))
     ok = _OPS[cond.op][0](held.value, cond.value)
     now = _fmt(held.value, cond.unit)
     why = f"{cond.name}{now}，{'满足' if ok else '不满足'}：{need}"
@@ -264,7 +293,7 @@ def _family(word: str) -> set[str]:
 
 def _check_industry(cond: Condition, profile: Profile) -> Checked:
     if not profile.industry:
-        return Checked(cond.text, "unknown", "未提供行业", "industry", f"贵企业是否为{cond.text}？")
+        return Checked(cond.text, "unknown", "未提供行业", "industry", f"贵企业是否为{cond.text}？", answer_for(cond))
     family = _family(profile.industry)
     if cond.name.startswith("非"):  # 非工业: any industry outside 工业
         ok = cond.name[1:] not in family
@@ -280,7 +309,7 @@ def _check_time(cond: Condition, profile: Profile) -> Checked:
     if said:
         return Checked(cond.text, "met", f"贵企业所述“{said}”", "time")
     return Checked(cond.text, "unknown", f"条款限{cond.text}，未说明资质是否为{cond.text}", "time",
-                   f"贵企业的资质是否为{cond.text}（当年新获得）？")
+                   f"贵企业的资质是否为{cond.text}（当年新获得）？", answer_for(cond))
 
 
 def _levels(text: str) -> set[str]:
@@ -329,7 +358,8 @@ def _check_subject(cond: Condition, profile: Profile) -> Checked:
     for w in condition_words().get("recent", ()):
         text = text.replace(w, "").lstrip("的")
     question = f"贵企业是否为{text}？" if cond.kind == "subject" and text.endswith("企业") else f"贵企业是否符合“{text}”？"
-    return Checked(cond.text, "unknown", "未说明" if cond.kind == "subject" else "条款所限范围，资料无法判断", cond.kind, question)
+    return Checked(cond.text, "unknown", "未说明" if cond.kind == "subject" else "条款所限范围，资料无法判断", cond.kind, question,
+                   answer_for(cond))
 
 
 # -- the benefit ----------------------------------------------------------------------------------
@@ -449,9 +479,12 @@ def _tier_condition(rule: Rule, profile: Profile, today: dt.date) -> Checked:
         return Checked(text, "met", met[0].why, "tiers")
     if any(c.status == "unknown" for c in checked):
         q = next((c.question for c in checked if c.question), "")
+        answer = next((c.answer for c in checked if c.answer), None)
         if rule.benefit.tiers[0].condition.kind == "subject":
             q = f"贵企业属于以下哪一档：{text}？"
-        return Checked(text, "unknown", "未说明属于哪一档", "tiers", q)
+            choices = [o for t in rule.benefit.tiers for o in (t.condition.options or (t.condition.text,))]
+            answer = {"fact": "profile", "choices": choices}
+        return Checked(text, "unknown", "未说明属于哪一档", "tiers", q, answer)
     return Checked(text, "unmet", "不属于任何一档：" + "；".join(c.why for c in checked), "tiers")
 
 

@@ -214,25 +214,22 @@ def _converse_parser(name: str) -> argparse.ArgumentParser:
         parser.add_argument("profile", nargs="?", default="", help="the company: types, recognitions, plans, size")
         parser.add_argument("--region", help="where it is registered")
         parser.add_argument("--only-current", action="store_true", help="only documents whose term has not ended")
+        parser.add_argument("--facts", help="the structured profile as JSON (政策计算器), e.g. "
+                            "'{\"industry\": \"工业\", \"quantities\": {\"节能量\": \"2000吨标准煤\"}}'")
     parser.add_argument("--json", action="store_true", help="print the record as JSON")
     return parser
 
 
 def converse(name: str, argv: list[str]) -> int:
     """`ask "…" [--json] [--region R] [--doc D]`, interactive `chat [--json]` and
-    `match ["profile"] [--region R] [--only-current] [--json]`."""
+    `match ["profile"] [--region R] [--facts JSON] [--only-current] [--json]`."""
     from assistant.config import Settings
     from assistant.pipeline import Assistant
 
     args = _converse_parser(name).parse_args(argv)
     assistant = Assistant.from_settings(Settings())
     if name == "match":
-        found = assistant.match(args.region, args.profile, args.only_current)
-        if args.json:
-            print(json.dumps({"matches": [m.to_dict() for m in found]}, ensure_ascii=False, indent=2))
-        else:
-            print(format_matches(found))
-        return 0
+        return _match(assistant, args)
 
     def show(answer) -> None:
         if args.json:
@@ -244,6 +241,25 @@ def converse(name: str, argv: list[str]) -> int:
         show(assistant.ask(args.question, region=args.region, doc_id=args.doc))
         return 0
     _chat_loop(assistant, show)
+    return 0
+
+
+def _match(assistant, args) -> int:
+    # without --facts, the free-text match as before; with them, the calculator's checklist per rule
+    from assistant.match import format_report
+
+    facts = None
+    if args.facts is not None:
+        try:
+            facts = json.loads(args.facts)
+        except json.JSONDecodeError as exc:
+            print(f"error: --facts is not valid JSON ({exc.msg} at character {exc.pos})", file=sys.stderr)
+            return 2
+    report = assistant.match_report(args.region, args.profile, facts, args.only_current)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(format_matches(list(report.matches)) if facts is None else format_report(report))
     return 0
 
 

@@ -73,7 +73,12 @@ class Settings(BaseSettings):
     # service
     host: str = "127.0.0.1"
     port: int = 8000
-    admin_token: str = ""  # empty: admin routes off
+    admin_token: str = ""  # empty: admin routes off (unless admin_tokens names some); its actor is "admin"
+    # staff's own tokens, so the audit log names who: "name:token,name2:token2" or the path of a file
+    # holding such pairs (one a line or comma-separated)
+    admin_tokens: str = ""
+    admin_session_s: int = 8 * 3600  # how long a console sign-in lasts
+    eval_questions: Path = Path("eval/testset.jsonl")  # the seed test set the console can run
     cors_origins: list[str] = []
     rate_limit: str = "60/minute"
     # Keys the standard doors (/v1 OpenAI-compatible chat, /mcp) accept as `Authorization: Bearer <key>`;
@@ -81,6 +86,17 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = []
     max_message_chars: int = 1000
     max_upload_bytes: int = 10 * 1024 * 1024
+    # What reading one file (an upload, or a corpus file at build) may cost; past any of these it is
+    # refused naming the bound (ingest.Limits holds the same defaults). An upload is read, cleaned and
+    # chunked in a worker process under document_timeout_s and upload_memory_mb of address space.
+    max_unzipped_bytes: int = 64 * 1024 * 1024  # a .docx's members together, as its zip declares them
+    max_zip_ratio: int = 100  # per member over 1 MB; a zip bomb expands 200 times and more
+    max_zip_entries: int = 2000
+    max_pdf_pages: int = 2000
+    max_pdf_stream_bytes: int = 16 * 1024 * 1024  # one decompressed PDF stream
+    max_html_depth: int = 200
+    max_document_chars: int = 1_000_000
+    upload_memory_mb: int = 1024
 
     @field_validator("api_keys", mode="before")
     @classmethod

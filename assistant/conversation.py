@@ -247,6 +247,12 @@ class SessionStore:
             )
         return turn
 
+    def turn_record(self, session_id: str, turn: int) -> Turn | None:
+        """One stored turn (None when there is none), so feedback on it can keep what was asked and answered."""
+        rows = self.db.query("SELECT turn, message, rewritten_query, answer, created_at FROM conv_turns "
+                             "WHERE session_id = ? AND turn = ?", (session_id, turn))
+        return Turn(rows[0][0], rows[0][1], rows[0][2], json.loads(rows[0][3] or "{}"), rows[0][4]) if rows else None
+
     def turn_count(self, session_id: str) -> int:
         """How many turns the session holds."""
         self._check(session_id)

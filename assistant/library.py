@@ -60,32 +60,38 @@ class Library:
     """The corpus folder: add, list and remove documents with their sidecars."""
 
     def __init__(self, folder: Path, max_upload_bytes: int, chunk_max_chars: int = 600,
-                 document_timeout_s: float | None = 20.0):
+                 document_timeout_s: float | None = 20.0, limits=None, upload_memory_mb: int | None = 1024):
+        from assistant.ingest import DEFAULT_LIMITS
+
         self.folder = Path(folder)
         self.max_upload_bytes = max_upload_bytes
         self.chunk_max_chars = chunk_max_chars
         self.document_timeout_s = document_timeout_s
+        self.limits = limits or DEFAULT_LIMITS  # ingest.Limits: what reading one file may cost
+        self.upload_memory_mb = upload_memory_mb
 
     @classmethod
     def from_settings(cls, settings) -> "Library":
-        return cls(settings.corpus_dir, settings.max_upload_bytes, settings.chunk_max_chars, settings.document_timeout_s)
+        from assistant.ingest import Limits
+
+        return cls(settings.corpus_dir, settings.max_upload_bytes, settings.chunk_max_chars, settings.document_timeout_s,
+                   Limits.from_settings(settings), settings.upload_memory_mb)
 
     def add(self, name: str | None, stream: BinaryIO, valid_until: str = "", validity_basis: str = "") -> Added:
         """Check an uploaded file and write it with its sidecar; nothing is written when it is refused."""
-        from assistant.corpus import build_document
-        from assistant.guard import check_document
-        from assistant.ingest import extract_text
+        from assistant.guard import read_upload
 
         name = self._checked_name(name)
-        data = stream.read(self.max_upload_bytes + 1)
+        data = stream.read(self.max_upload_bytes + 1)  # never more than the limit and a byte is held
         if len(data) > self.max_upload_bytes:
             raise FileTooLargeError(f"file too large (limit {self.max_upload_bytes} bytes)")
         override = validity_override(valid_until, validity_basis)  # QueryError, nothing written
-        text = extract_text(name, data)  # CorpusError, nothing written
         doc_id = f"upload-{uuid.uuid4().hex[:10]}"
-        # The same checks the index build will make, chunking under the same time limit: a document
-        # the build would skip is refused here (naming the problem), and the index is untouched.
-        check_document(build_document(text, name, doc_id), self.chunk_max_chars, self.document_timeout_s)
+        # Read, cleaned and chunked as the index build will, in a worker under the build's time limit
+        # and a memory cap: a file the build would skip, or one past a bound, is refused here (naming
+        # the problem), this process's memory and threads are not held, and nothing is written.
+        text, _ = read_upload(name, data, doc_id, self.limits, self.chunk_max_chars, self.document_timeout_s,
+                              self.upload_memory_mb)
         sidecar = {"doc_id": doc_id, "source": name, **({"override": override} if override else {})}
         target = self._write(doc_id, text, sidecar)
         return Added(doc_id=doc_id, file=target.name, source=name, chars=len(text))
@@ -114,6 +120,38 @@ class Library:
                 _sidecar_of(path).unlink(missing_ok=True)
                 return
         raise UnknownDocumentError(f"unknown document: {doc_id}")
+
+    def add_many(self, files) -> list[tuple[str, "Added | Exception"]]:
+        """Add several (name, stream) files, each on its own: (name, Added) or (name, the named error that refused it)."""
+        from assistant.schema import AssistantError
+
+        out = []
+        for name, stream in files:
+            try:
+                out.append((name, self.add(name, stream)))
+            except AssistantError as exc:  # one refused file does not stop the others; each is reported
+                out.append((name, exc))
+        return out
+
+    def set_validity(self, doc_id: str, valid_until: str = "", basis: str = "") -> dict:
+        """Override a document's term in its sidecar (an empty date clears the override); returns the override.
+        It shows in answers after the next re-index. UnknownDocumentError, QueryError for a bad date."""
+        override = validity_override(valid_until, basis)
+        for path, side in self._entries():
+            if str(side.get("doc_id") or path.stem) == doc_id:
+                side = {k: v for k, v in side.items() if k != "override"}
+                if override:
+                    side["override"] = override
+                target, tmp = _sidecar_of(path), path.with_name(f".{path.stem}.meta.json.tmp")
+                tmp.write_text(json.dumps(side, ensure_ascii=False, indent=2), encoding="utf-8")
+                tmp.replace(target)
+                return override
+        raise UnknownDocumentError(f"unknown document: {doc_id}")
+
+    def overrides(self) -> dict[str, dict]:
+        """Each document's validity override from its sidecar, by doc_id (only those that have one)."""
+        return {str(side.get("doc_id") or path.stem): side["override"] for path, side in self._entries()
+                if isinstance(side.get("override"), dict)}
 
     def _checked_name(self, name: str | None) -> str:
         from assistant.ingest import SUFFIXES
@@ -173,6 +211,28 @@ def _read_sidecar(path: Path) -> dict:
 # ---------------------------------------------------------------- the live index's view
 
 
+def catalog(files: list[LibraryFile], index, overrides: dict[str, dict], today=None) -> list[dict]:
+    """The console's document list: each file with its indexed record (region, issued, validity, clauses,
+    duplicates) and state — "indexed", "pending" (not yet re-indexed) or "duplicate" (dropped as a copy of another)."""
+    from assistant.validity import of_record
+
+    records = {d.get("doc_id"): d for d in index.documents}
+    copy_of = {dup: d.get("doc_id") for d in index.documents for dup in d.get("duplicates") or ()}
+    out = []
+    for f in files:
+        record = records.get(f.doc_id)
+        state = "indexed" if record else ("duplicate" if f.doc_id in copy_of else "pending")
+        out.append({
+            **asdict(f), "state": state, "duplicate_of": copy_of.get(f.doc_id),
+            "region": (record or {}).get("region", ""), "issued": (record or {}).get("issued"),
+            "clause_count": int((record or {}).get("clause_count") or 0),
+            "duplicates": list((record or {}).get("duplicates") or ()),
+            "validity": of_record(record, today).to_dict() if record else None,
+            "override": overrides.get(f.doc_id),
+        })
+    return out
+
+
 def document_view(index, doc_id: str) -> tuple[dict, list]:
     """A document's record and its clauses in order (UnknownDocumentError when not indexed)."""
     record = _record_of(index, doc_id)
@@ -212,7 +272,8 @@ class Reindexer:
         with self._lock:
             if self.status["state"] == "running" or self._stop.is_set():
                 return False
-            self.status = {"state": "running", "started_at": time.time(), "finished_at": None, "error": None, "stats": None}
+            self.status = {"state": "running", "started_at": time.time(), "finished_at": None, "error": None, "stats": None,
+                           "progress": {"stage": "starting"}}
             self._thread = threading.Thread(target=self._run, name="reindex", daemon=True)
             self._thread.start()
             return True
@@ -242,17 +303,39 @@ class Reindexer:
         try:
             target = self.assistant.target or target_of(s)
             reason, stats, errors = index_mod.build_from_settings(
-                s, embedder=self.assistant.embedder, target=target, force=True, stop=self._stop
+                s, embedder=self.assistant.embedder, target=target, force=True, stop=self._stop, **self._hooks()
             )
             self.assistant.swap_index(target.load())
             result = asdict(stats) if stats is not None else {}
             result["skipped"] = [str(e) for e in errors]
             result["reason"] = reason
             with self._lock:
-                self.status.update(state="done", finished_at=time.time(), stats=result)
+                self.status.update(state="done", finished_at=time.time(), stats=result, progress={"stage": "done"})
         except Exception as exc:  # a failed build keeps the old index; the reason is shown to the admin
             with self._lock:
                 self.status.update(state="failed", finished_at=time.time(), error=f"{exc.__class__.__name__}: {exc}")
+
+    def _hooks(self) -> dict:
+        """The build's progress callbacks: they keep status["progress"] (stage, counts, seconds left) current."""
+        began = {}
+
+        def at(stage: str, done: int | None = None, total: int | None = None, **counts) -> None:
+            now = time.time()
+            began.setdefault(stage, (now, done or 0))
+            t0, d0 = began[stage]
+            left = None
+            if done and total and done > d0 and now > t0:
+                left = round((total - done) * (now - t0) / (done - d0), 1)
+            with self._lock:
+                progress = dict(self.status.get("progress") or {})
+                progress.update(stage=stage, seconds_left=left, **counts)
+                self.status["progress"] = progress
+
+        return {
+            "started": lambda reason: at("loading", reason=reason),
+            "chunk_progress": lambda d, t: at("chunking", d, t, documents_done=d, documents_total=t),
+            "progress": lambda d, t: at("embedding" if d < t else "writing", d, t, clauses_done=d, clauses_total=t),
+        }
 
     def snapshot(self) -> dict:
         """The current status record."""

@@ -21,10 +21,21 @@ import datetime as dt
 import re
 from dataclasses import asdict, dataclass
 
-from assistant.calculator import Evaluation, Profile, evaluate, form, given, parse_facts, profile_terms, used_by
+from assistant.calculator import (
+    Evaluation,
+    Profile,
+    evaluate,
+    form,
+    given,
+    parse_facts,
+    profile_terms,
+    subject_met,
+    unquoted,
+    used_by,
+)
 from assistant.facts import extract
 from assistant.schema import QueryError
-from assistant.vocab import applies_in, locate
+from assistant.vocab import applies_in, locate, quantities, read_rows, units
 
 _GRANTS = re.compile(r"奖励|补助|资助|补贴|奖补|贴息|减免|免征|给予[^。；;，,]{0,12}支持")
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
@@ -208,6 +219,52 @@ def _order(ev: Evaluation, group: str) -> tuple:
     if group == "unknown":
         return (1, unknown, figure, -ev.value())
     return (2, 0 if ev.unmet[0].kind == "threshold" else 1, figure, -ev.value())
+
+
+_NUMBERING = re.compile(r"^(?:\d+[．.、]\s*)?(?:对在|对|在)?")
+MAX_LABEL = 20  # longer subjects are sentences, not something a company ticks
+
+
+def options(index, region: str | None = None) -> dict:
+    """What a calculator form offers, drawn from the library's own rules (in `region` when given):
+    the qualifications its subject conditions name (each one a subject condition accepts), the
+    quantities its thresholds and rates are on (not those a profile field states), the industries of
+    data/industries.tsv, and the units of each dimension (data/units.tsv)."""
+    region = (region or "").strip()
+    labels: dict[str, int] = {}
+    amounts: dict[str, dict] = {}
+    fields = {q.name for q in quantities().values() if q.field}
+    for c, _ in _candidates(index, region, False, None):
+        for rule in c.rules:
+            conds = [*rule.conditions, *(t.condition for t in rule.benefit.tiers)]
+            for cond in conds:
+                if cond.kind == "subject":
+                    for label in _labels(cond):
+                        labels[label] = labels.get(label, 0) + 1
+                elif cond.kind == "threshold" and cond.name not in fields:
+                    amounts.setdefault(cond.name, {"name": cond.name, "unit": cond.unit, "dimension": cond.dimension})
+            b = rule.benefit
+            if b.kind == "rate" and b.quantity and b.quantity not in fields:
+                amounts.setdefault(b.quantity, {"name": b.quantity, "unit": b.per, "dimension": b.dimension})
+    by_dimension: dict[str, list[str]] = {}
+    for u in units().values():
+        by_dimension.setdefault(u.dimension, []).append(u.name)
+    return {"qualifications": sorted(labels, key=lambda q: (-labels[q], q)),
+            "quantities": sorted(amounts.values(), key=lambda a: a["name"]),
+            "industries": list(dict.fromkeys(row[1] for row in read_rows("industries.tsv"))),
+            "units": by_dimension}
+
+
+def _labels(cond) -> list[str]:
+    # each option of a list (中国质量奖、鲁班奖 …), else the subject as written without its lead-in
+    # (对在…), quotes or numbering; only a short one that the condition itself accepts
+    if cond.options:
+        return [o for o in cond.options if subject_met(cond, o)]
+    for text in (cond.text, cond.name):
+        label = _NUMBERING.sub("", unquoted(text)).strip()
+        if 2 <= len(label) <= MAX_LABEL and not label[0].isdigit() and subject_met(cond, label):
+            return [label]
+    return []
 
 
 _MARKS = {"met": "✓", "unmet": "✗", "unknown": "?"}

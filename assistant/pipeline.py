@@ -14,6 +14,7 @@ from dataclasses import replace
 from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions
 from assistant.conversation import SessionStore, resolve
 from assistant.schema import Answer, IndexSwappedError, QueryError
+from assistant.text import normalize
 
 SEARCH_K = 8  # clauses an answer may quote from
 POOL_K = 30  # clauses searched for evidence that the library covers a place the question names
@@ -42,6 +43,9 @@ class Assistant:
         self.target = target if target is not None else (target_of(settings) if index is None else None)
         self.swap_index(index if index is not None else self.target.load())
         self.sessions = SessionStore.from_settings(settings)
+        from assistant.curated import CuratedAnswers
+
+        self.curated = CuratedAnswers.from_settings(settings)
         self._rewriter = None
         if getattr(settings, "llm_base_url", ""):
             from assistant.llm import Rewriter
@@ -144,18 +148,38 @@ class Assistant:
         query = self._check(query)
         return self._retrying(lambda index, retriever: (query, *self._hits(index, retriever, query, None, None)))
 
+    def _curated(self, question: str) -> Answer | None:
+        """The staff's curated answer for the question or a close paraphrase (assistant/curated.py), or None."""
+        with self._lock:
+            index = self.index
+        return self.curated.serve(question, index, self.embedder, regions_of(index), self.today())
+
     def match(self, region: str | None = None, profile: str | None = None, only_current: bool = False) -> list:
         """政策匹配: the clauses granting something to a company of `profile` in `region`, best fit first."""
-        from assistant.match import match
+        return list(self.match_report(region, profile, None, only_current).matches)
+
+    def match_report(self, region: str | None = None, profile: str | None = None, facts: dict | None = None,
+                     only_current: bool = False):
+        """政策计算器: `match` with a structured profile (facts) — each rule checked condition by
+        condition, the amount estimated — and the facts no clause of the library conditions on."""
+        from assistant.match import match_report
 
         if profile is not None and len(profile) > getattr(self.settings, "max_message_chars", 1000):
             raise QueryError(f"profile: too long ({len(profile)} characters)")
-        return self._retrying(lambda index, retriever: match(index, retriever, region, profile, only_current, self.today()))
+        return self._retrying(lambda index, retriever: match_report(index, retriever, region, profile, only_current,
+                                                                    self.today(), facts=facts))
+
+    def match_options(self, region: str | None = None) -> dict:
+        """What a calculator form offers: the library's qualifications, quantities, industries and units."""
+        from assistant.match import options
+
+        return self._retrying(lambda index, _: options(index, region))
 
     def ask(self, question: str, region: str | None = None, doc_id: str | None = None) -> Answer:
         """One grounded answer, no session."""
         question = self._check(question)
-        return replace(self._answer(question, region, doc_id), rewritten_query=question)
+        served = self._curated(question) if region is None and doc_id is None else None
+        return replace(served or self._answer(question, region, doc_id), rewritten_query=question)
 
     def chat(self, message: str, session_id: str | None = None) -> Answer:
         """One turn of a conversation: a new session when session_id is None."""
@@ -166,6 +190,8 @@ class Assistant:
         else:
             history = self.sessions.history(session_id)  # UnknownSessionError for unknown/expired ids
         query = resolve(message, history, self.regions())
-        answer = replace(self._answer(query, None, None), rewritten_query=query, session_id=session_id)
+        # a curated answer is served to a standalone question only, never to a follow-up the conversation rewrote
+        served = self._curated(query) if query == normalize(message) else None
+        answer = replace(served or self._answer(query, None, None), rewritten_query=query, session_id=session_id)
         turn = self.sessions.append(session_id, message, query, answer.to_dict())
         return replace(answer, turn=turn)

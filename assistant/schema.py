@@ -213,9 +213,11 @@ class Answer:
     turn: int = 0  # the turn number within its session (for feedback)
     notice: str = ""  # one plain sentence on the validity of a cited document, shown under the answer
     clarify: dict | None = None  # {"question", "options": [region, …]} when the answer differs by region
+    source: str = "retrieval"  # or "curated": a staff-written answer served for its question (assistant/curated.py)
 
     def to_dict(self) -> dict:
         return {
+            "source": self.source,
             "session_id": self.session_id,
             "turn": self.turn,
             "answer": self.answer,
@@ -305,5 +307,40 @@ class FileTooLargeError(UploadError):
     """An upload is larger than the configured limit."""
 
 
+class UploadLimitError(UploadError, CorpusError):
+    """A file is past one of the bounds on what reading it may cost (its expanded size, pages, nesting,
+    length of text, time or memory). It is a CorpusError too: a build skips such a corpus file by name."""
+
+
+class DecompressionBombError(UploadLimitError):
+    """A compressed file expands past the limits: a .docx (zip) that declares more uncompressed bytes,
+    entries or a higher compression ratio than allowed (refused before anything is decompressed), or a
+    PDF stream that inflates past its bound (refused when it reaches it)."""
+
+
+class TooManyPagesError(UploadLimitError):
+    """A PDF has more pages than allowed."""
+
+
+class NestingTooDeepError(UploadLimitError):
+    """An HTML page nests its elements deeper than allowed."""
+
+
+class DocumentTooLongError(UploadLimitError):
+    """The text of a file is longer than a document may be."""
+
+
+class UploadMemoryError(UploadLimitError):
+    """Reading a file needed more memory than its worker process may use."""
+
+
 class ReindexRunningError(AssistantError):
     """A re-index was asked for while one is already running."""
+
+
+class UnknownRecordError(AssistantError):
+    """No staff record (curated answer, feedback item, evaluation run, test set) with that id."""
+
+
+class BusyError(AssistantError):
+    """A background job (an evaluation run) was asked for while one is already running."""

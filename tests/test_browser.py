@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,9 @@ def host_site(tmp_path):
     thread.join(10)
 
 
-@pytest.fixture
-def server(hash_settings, host_site):
-    """The real app over the hash index, served by uvicorn on a free localhost port."""
+@contextmanager
+def serving(settings):
+    """The real app over `settings`, served by uvicorn on a free localhost port; yields its base URL."""
     import uvicorn
 
     from assistant.api import create_app
@@ -48,7 +49,6 @@ def server(hash_settings, host_site):
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); no browser is downloaded")
     port = _free_port()
-    settings = hash_settings.model_copy(update={"cors_origins": [host_site[1]], "rate_limit": "1000/minute"})
     srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -59,6 +59,13 @@ def server(hash_settings, host_site):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def server(hash_settings, host_site):
+    """The real app over the hash index, served by uvicorn on a free localhost port."""
+    with serving(hash_settings.model_copy(update={"cors_origins": [host_site[1]], "rate_limit": "1000/minute"})) as url:
+        yield url
 
 
 @pytest.fixture
@@ -246,3 +253,90 @@ def test_widget_shows_the_fact_first_and_one_header_per_document(server, page, v
     assert titles and len(titles) == len(set(titles)), text
     assert "⚠" not in text and "提示：" not in text
     page.screenshot(path=str(ARTIFACTS / f"widget-fact-{name}.png"))
+
+
+def _open_match_tab(page, server):
+    page.goto(f"{server}/")
+    page.locator("#policy-assistant-widget .pa-launcher").click()
+    page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
+    page.locator("#policy-assistant-widget .pa-tab", has_text="政策匹配").click()
+    page.wait_for_function("() => document.querySelector('#policy-assistant-widget').shadowRoot"
+                           ".querySelectorAll('.pa-m-region option').length > 1")
+    page.locator("#policy-assistant-widget .pa-m-region").select_option("天津市蓟州区")
+    page.locator("#policy-assistant-widget .pa-m-qual", has_text="通过清洁生产审核的企业").wait_for()
+
+
+def _card(page, clause_id: str, text: str):
+    """The result card of one rule: its clause and a word of its conditions."""
+    return page.locator(f'#policy-assistant-widget .pa-m-item[data-clause-id="{clause_id}"]', has_text=text)
+
+
+def test_widget_calculator_form_checklist_estimate_and_answer_in_place(server, page):
+    # the calculator: the form's facts → cards with a checklist and the formula; an unknown condition's
+    # question answered on its card fills in the form and runs the match again
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    _open_match_tab(page, server)
+    w = "#policy-assistant-widget "
+    page.locator(w + ".pa-m-industry").select_option("工业")
+    page.locator(w + ".pa-m-qual", has_text="国家高新技术企业").locator("input").check()
+    page.locator(w + ".pa-m-go").click()
+    energy = _card(page, "jizhou-2018#三.(四)", "节能量在1000吨标准煤以上")
+    energy.wait_for()
+    # 节能量 not given: the card asks for it in its unit, with an input beside the question
+    assert energy.get_attribute("data-group") == "unknown"
+    assert "贵企业节能量是多少吨标准煤？" in energy.inner_text()
+    assert energy.locator(".pa-m-check[data-status=unknown] .pa-m-unit").inner_text() == "吨标准煤"
+    high_tech = _card(page, "jizhou-2018#三.(一)", "国家高新技术企业")
+    assert high_tech.locator(".pa-m-check[data-status=met]").count() == 1  # the ticked qualification
+    page.screenshot(path=str(ARTIFACTS / "widget-calculator-unknown.png"))
+    energy.locator(".pa-m-answer").fill("2000")
+    energy.locator(".pa-m-answer-go").click()
+    eligible = page.locator(w + '.pa-m-item[data-clause-id="jizhou-2018#三.(四)"][data-group="eligible"]')
+    eligible.wait_for()
+    assert eligible.locator(".pa-m-formula").inner_text() == "2000吨 × 240元/吨 = 48万元（未达上限300万元）"
+    assert eligible.locator(".pa-m-amount").inner_text() == "48万元"
+    assert eligible.locator(".pa-m-mark").all_inner_texts() == ["✓", "✓"]
+    assert eligible.locator(".pa-m-v").inner_text() in ("现行有效", "已过期")  # the validity badge
+    link = eligible.locator(".pa-m-src a").get_attribute("href")
+    assert "/lookup?clause=" in link and "jizhou-2018" in link
+    # the answer went into the form: a 节能量 row, which the next run sends again
+    assert page.locator(w + ".pa-m-qname").input_value() == "节能量"
+    assert page.locator(w + ".pa-m-qunit").input_value() == "吨标准煤"
+    # the high-tech award asks whether the recognition is new: 是 runs the match again, now eligible
+    high_tech.locator(".pa-m-yes").click()
+    page.locator(w + '.pa-m-item[data-clause-id="jizhou-2018#三.(一)"][data-group="eligible"]',
+                 has_text="国家高新技术企业").wait_for()
+    assert "首次获批" in page.locator(w + ".pa-m-profile").input_value()
+    cards = page.locator(w + ".pa-m-item")
+    groups = [cards.nth(i).get_attribute("data-group") for i in range(cards.count())]
+    assert groups[:2] == ["eligible", "eligible"] and "30万元—50万元" in page.locator(w + ".pa-m-results").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "widget-calculator.png"))
+    assert not errors, errors
+
+
+def test_widget_calculator_on_a_phone(server, page):
+    page.set_viewport_size({"width": 390, "height": 844})
+    _open_match_tab(page, server)
+    w = "#policy-assistant-widget "
+    panel = page.locator(w + ".pa-panel").bounding_box()
+    assert panel["width"] == 390  # full screen on a phone
+    page.locator(w + ".pa-m-industry").select_option("工业")
+    page.locator(w + ".pa-m-add").click()
+    page.locator(w + ".pa-m-qname").fill("节能量")
+    page.locator(w + ".pa-m-qname").dispatch_event("change")
+    page.locator(w + ".pa-m-qvalue").fill("800")
+    assert page.locator(w + ".pa-m-qunit").input_value() == "吨标准煤"  # the library's unit for 节能量 comes first
+    # nothing of the form, nor later of a card, is wider than the screen
+    widest = ("() => Math.max(...[...document.querySelector('#policy-assistant-widget').shadowRoot"
+              ".querySelectorAll('.pa-match *')].map(e => e.getBoundingClientRect().right))")
+    assert page.evaluate(widest) <= 390
+    page.screenshot(path=str(ARTIFACTS / "widget-calculator-phone-form.png"))
+    page.locator(w + ".pa-m-go").click()
+    near = page.locator(w + '.pa-m-item[data-clause-id="jizhou-2018#三.(四)"][data-group="near_miss"]')
+    near.wait_for()
+    assert "尚缺" in near.inner_text() and near.locator(".pa-m-check[data-status=unmet]").count() == 1
+    assert "节能量800吨标准煤" in page.locator(w + ".pa-m-summary").inner_text()  # the form folded to one line
+    assert page.evaluate(widest) <= 390
+    near.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "widget-calculator-phone.png"))

@@ -10,18 +10,8 @@ import pytest
 
 from assistant.calibration import DEFAULT, Thresholds, for_model, thresholds_for
 from assistant.evaluate import calibrate as cal
+from test_evaluate import TINY_DOC  # the nine-clause document the evaluation tests use
 
-TINY_DOC = """关于支持企业创新的若干措施
-
-一、高新技术企业
-（一）对首次认定的国家高新技术企业给予30万元奖励。
-（二）对重新认定的高新技术企业给予10万元奖励。
-二、上市挂牌
-（一）对在全国中小企业股份转让系统挂牌的企业给予150万元补助。
-（二）对在上海证券交易所上市的企业给予500万元补助。
-三、保障措施
-（一）领导小组办公室设在区工信委，负责日常工作。
-"""
 
 QUESTIONS = [
     {"id": "t-001", "question": "首次认定的国家高新技术企业奖励多少？", "gold_quotes": ["对首次认定的国家高新技术企业给予30万元奖励"], "facts": ["30万元"], "refuse": False},

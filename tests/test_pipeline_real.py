@@ -116,8 +116,8 @@ OWN = [
     ("蓟州区两化融合试点示范项目2018年要完成几个？", ("jizhou-2018#二.(二).2",), "1个"),
     ("蓟州区引导中小企业优先进入哪些新兴产业？", ("jizhou-2018#二.(一).2",), "机器人"),
     ("蓟州区向战略性新兴产业转型这项工作由哪个部门负责？", ("jizhou-2018#二.(一).2", "jizhou-2018#附件1.二"), "区发改委"),
-    ("蓟州区楼宇升级由哪个部门负责？", ("jizhou-2018#二.(四).2",), "区商务委"),
-    ("蓟州区民营企业参与国有企业混改由谁负责？", ("jizhou-2018#二.(三).3",), "国资委"),
+    ("蓟州区楼宇升级由哪个部门负责？", ("jizhou-2018#二.(四).2", "jizhou-2018#附件1.二"), "区商务委"),
+    ("蓟州区民营企业参与国有企业混改由谁负责？", ("jizhou-2018#二.(三).3", "jizhou-2018#附件1.二"), "国资委"),
     ("蓟州区创新转型任务表里的任务总数是多少？", ("jizhou-2018#表1.1",), "47家"),
     ("蓟州区设备升级子路径计划数是多少？", ("jizhou-2018#表1.2",), "13"),
     ("蓟州区专利提升子路径计划完成多少？", ("jizhou-2018#表1.8",), "7"),
@@ -174,9 +174,9 @@ def real_assistant(real_index, real_embedder, tmp_path_factory):
 
 # Floors are the measured values (closing note of issue 23) less about 0.03; ceilings on false
 # refusals the measured value plus about 0.03. MEASURED is printed by each test for the next update.
-FLOOR = {"own": 0.0, "refused": 0.0, "conversations": 0.0, "eval_facts": 0.0, "eval_refusal_recall": 0.0,
-         "eval_refusal_precision": 0.0}
-CEILING = {"own_refused": 1.0, "eval_false_refusals": 1.0}
+FLOOR = {"own": 0.90, "refused": 0.97, "conversations": 0.72, "eval_facts": 0.895, "eval_refusal_recall": 0.82,
+         "eval_refusal_precision": 0.91}
+CEILING = {"own_refused": 0.04, "eval_false_refusals": 0.04}
 
 
 def _right(answer, clause_ids, key) -> bool:

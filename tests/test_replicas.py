@@ -158,3 +158,23 @@ def test_a_swapped_index_folder_is_noticed_and_a_missing_one_is_not_a_swap(hash_
     assert target.replaced(loaded) and not target.replaced(target.load())
     shutil.rmtree(hash_settings.index_dir)  # mid-swap, the folder is briefly absent: keep serving
     assert not target.replaced(loaded)
+
+
+def test_a_curated_answer_written_on_one_is_served_by_the_other(replicas):
+    a, b = replicas
+    question = "首次获批的国家高新技术企业在蓟州区能拿到多少奖励？"
+    written = httpx.post(f"{a.url}/api/admin/curated", headers=AUTH, timeout=30, json={
+        "question": question,
+        "answer": "蓟州区对首次获批的国家高新技术企业按规模给予30—50万元奖励 [1]",
+        "clause_ids": ["jizhou-2018#三.(一)"],
+        "note": "replica test",
+    })
+    assert written.status_code == 201, written.text
+    served = httpx.post(f"{b.url}/api/chat", json={"message": question}, timeout=60)
+    assert served.status_code == 200, served.text
+    body = served.json()
+    assert body["source"] == "curated", body
+    assert "30—50万元" in body["answer"] and [c["clause_id"] for c in body["citations"]] == ["jizhou-2018#三.(一)"]
+    # and b's staff see it in their list
+    listed = httpx.get(f"{b.url}/api/admin/curated", headers=AUTH, timeout=30)
+    assert listed.status_code == 200 and any(c["id"] == written.json()["id"] for c in listed.json()["curated"]), listed.text

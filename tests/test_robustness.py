@@ -299,50 +299,17 @@ def test_upload_of_a_hanging_document_is_refused_and_the_index_keeps_serving(has
 # -- clean SIGTERM during a re-index ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_exits_cleanly_on_sigterm_during_a_reindex(tmp_path):
-    import os
     import signal
-    import subprocess
-    import sys
 
     import httpx
+    from serving import Service
 
-    corpus = tmp_path / "corpus"
-    shutil.copytree(ROOT / "corpus", corpus)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ASSISTANT_EMBEDDER": "hash",
-        "ASSISTANT_CORPUS_DIR": str(corpus),
-        "ASSISTANT_INDEX_DIR": str(tmp_path / "index"),
-        "ASSISTANT_DATA_DIR": str(tmp_path / "data"),
-        "ASSISTANT_ADMIN_TOKEN": "t",
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    service = Service(tmp_path, admin_token="t")
+    corpus, proc = service.corpus, service.proc
     try:
-        base, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t"}
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.3)
+        service.wait_ready()
+        base, auth = service.base, {"Authorization": "Bearer t"}
         # A library of a few thousand small documents makes the re-index take seconds.
         seed = sorted((ROOT / "corpus").glob("*.txt"))[0].read_text(encoding="utf-8")
         for i in range(3000):
@@ -360,10 +327,7 @@ def test_serve_exits_cleanly_on_sigterm_during_a_reindex(tmp_path):
         assert code == 0, (tmp_path / "serve.log").read_text()
         assert took < 10, took
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        service.stop()
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"]["documents"] == 5, manifest["counts"]

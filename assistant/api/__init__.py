@@ -20,20 +20,27 @@ from starlette.routing import Route
 
 from assistant.api import mcp
 from assistant.api.deps import RateLimiter
-from assistant.api.routes import admin, chat, lookup, match, openai, pages, service
+from assistant.api.routes import admin, chat, console, lookup, match, openai, pages, service
 from assistant.schema import (
     BackendError,
+    BusyError,
     CorpusError,
+    DecompressionBombError,
+    DocumentTooLongError,
     FileTooLargeError,
     IndexMissingError,
+    NestingTooDeepError,
     QueryError,
     ReindexRunningError,
     StaleIndexError,
+    TooManyPagesError,
     UnknownClauseError,
     UnknownDocumentError,
+    UnknownRecordError,
     UnknownSessionError,
     UnsafeNameError,
     UnsupportedFileError,
+    UploadMemoryError,
 )
 
 # The one error → status table: every core error a request can meet, and what the client gets
@@ -50,11 +57,19 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnsafeNameError, 400),
     (UnsupportedFileError, 415),
     (FileTooLargeError, 413),
+    (DecompressionBombError, 413),
+    (TooManyPagesError, 413),
+    (DocumentTooLongError, 413),
+    (UploadMemoryError, 413),
+    (NestingTooDeepError, 422),
     (ReindexRunningError, 409),
+    (UnknownRecordError, 404),
+    (BusyError, 409),
 )
 
 # No two routers' paths overlap, so their order changes no match; the pages come last, then the /static mount.
-ROUTERS = (chat.router, lookup.router, match.router, service.router, openai.router, admin.router, pages.router)
+ROUTERS = (chat.router, lookup.router, match.router, service.router, openai.router, admin.router, console.router,
+           console.staff, pages.router)
 
 
 def create_app(settings=None, assistant=None) -> FastAPI:
@@ -75,6 +90,7 @@ def create_app(settings=None, assistant=None) -> FastAPI:
     _attach_state(app, settings, assistant)
     _add_middleware(app, settings)
     _add_error_table(app)
+    app.add_middleware(console.AuditAdminWrites)
     for router in ROUTERS:
         app.include_router(router)
     # MCP over streamable HTTP: a plain ASGI route, so not in /openapi.json (its session manager runs in _lifespan)
@@ -107,6 +123,23 @@ def _attach_state(app: FastAPI, settings, assistant) -> None:
     app.state.library = Library.from_settings(settings)
     app.state.reindexer = Reindexer(settings, assistant)
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    _attach_console(app, settings, assistant)
+
+
+def _attach_console(app: FastAPI, settings, assistant) -> None:
+    # the staff console's services (routes/console.py): sign-in, audit, test items, evaluation runs
+    from assistant.api.auth import Auth
+    from assistant.audit import AuditStore
+    from assistant.evalruns import EvalRunner, EvalStore
+    from assistant.review import ReviewStore, export
+
+    app.state.audit = AuditStore.from_settings(settings)
+    app.state.auth = Auth(settings, app.state.audit)
+    app.state.review = ReviewStore.from_settings(settings)
+    app.state.evals = EvalStore.from_settings(settings)
+    app.state.eval_runner = EvalRunner(settings, assistant, app.state.evals,
+                                       lambda: export(assistant.curated.store.all(), app.state.review.all(), assistant.index))
+    app.state.error_status = ERROR_STATUS
 
 
 def _add_middleware(app: FastAPI, settings) -> None:
@@ -114,7 +147,7 @@ def _add_middleware(app: FastAPI, settings) -> None:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Content-Type", "Authorization", "Accept"],
         )
 

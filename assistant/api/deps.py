@@ -63,15 +63,12 @@ def rate_limit(request: Request) -> None:
     request.app.state.rate_limiter(request)
 
 
-def admin(request: Request) -> None:
-    """404 when no admin token is configured; 401 unless the request carries it as a bearer token."""
-    token = request.app.state.settings.admin_token
-    if not token:
-        raise HTTPException(404, "Not Found")
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
-        raise HTTPException(401, "missing or wrong admin token", headers={"WWW-Authenticate": "Bearer"})
+def admin(request: Request) -> str:
+    """The acting admin's name: 404 when no admin token is configured; 401 without a valid bearer token or
+    console session; 403 for a console write without its CSRF header (api/auth.py)."""
+    session = request.app.state.auth.actor(request)
+    request.state.actor = session.actor  # for the audit of the action (routes/console.py)
+    return session.actor
 
 
 def api_key(request: Request) -> None:
@@ -99,4 +96,5 @@ LibraryDep = Annotated["Library", Depends(get_library)]
 ReindexerDep = Annotated["Reindexer", Depends(get_reindexer)]
 RateLimited = Depends(rate_limit)
 AdminOnly = Depends(admin)
+Actor = Annotated[str, Depends(admin)]
 KeyRequired = Depends(api_key)

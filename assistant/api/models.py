@@ -6,7 +6,7 @@ at the edge. `document_out` shapes an index's document record for the document f
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
@@ -43,6 +43,7 @@ class ClarifyOut(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    source: Literal["retrieval", "curated"] = "retrieval"  # "curated": a staff-written answer served for the question
     session_id: str | None
     turn: int
     answer: str
@@ -63,10 +64,56 @@ class SearchRequest(BaseModel):
     only_current: bool = False  # only documents whose stated term has not ended
 
 
+class FactsIn(BaseModel):
+    """A company as a policy calculator asks about it; every field optional (a field not given leaves
+    the conditions on it unknown). Quantities are "number + unit" strings the core parses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qualifications: list[Annotated[str, Field(max_length=60)]] | None = Field(
+        None, max_length=50, description="types and recognitions held, e.g. [\"国家高新技术企业\"]; a list "
+        "given is complete: a qualification not in it counts as not held")
+    industry: str | None = Field(None, max_length=40, description="e.g. 工业, 商贸 (data/industries.tsv)")
+    employees: int | None = Field(None, ge=0, le=10_000_000, description="headcount")
+    revenue_10k: float | None = Field(None, ge=0, le=1e9, description="annual revenue in 万元")
+    rd_ratio: float | None = Field(None, ge=0, le=100, description="R&D spending as % of revenue")
+    founded: int | None = Field(None, ge=1800, le=2200, description="the year the company was founded")
+    quantities: dict[Annotated[str, Field(min_length=1, max_length=40)], Annotated[str, Field(max_length=40)]] | None = Field(
+        None, max_length=30, description="name → number with unit, e.g. {\"节能量\": \"2000吨标准煤\"}")
+
+
 class MatchRequest(BaseModel):
     region: str | None = Field(None, max_length=60, description="where the company is registered")
     profile: str | None = Field(None, description="free text: types, recognitions, plans, size")
+    facts: FactsIn | None = Field(None, description="the structured profile (policy calculator); omit for the free-text match")
     only_current: bool = False
+
+
+class AnswerOut(BaseModel):
+    """How an answer to an unknown condition's question becomes a fact (a form asks it in place)."""
+
+    fact: str  # quantities.<name> | employees | revenue_10k | rd_ratio | founded | industry | profile
+    unit: str | None = None  # a number in this unit answers it
+    yes: str | None = None  # the value a yes sets
+    no: str | None = None
+    choices: list[str] | None = None  # one of these answers it
+
+
+class ConditionOut(BaseModel):
+    text: str
+    status: Literal["met", "unmet", "unknown"]
+    why: str
+    kind: str = ""
+    question: str | None = None
+    answer: AnswerOut | None = None
+
+
+class EstimateOut(BaseModel):
+    amount_yuan: float | None = None
+    min_yuan: float | None = None
+    max_yuan: float | None = None
+    formula: str
+    quote: str
 
 
 class MatchOut(BaseModel):
@@ -81,11 +128,32 @@ class MatchOut(BaseModel):
     validity: ValidityOut
     why: list[str]
     score: float
+    # with facts only (the calculator); empty or null otherwise
+    conditions: list[ConditionOut] = []
+    eligible: bool | None = None
+    estimate: EstimateOut | None = None
+    group: Literal["", "eligible", "unknown", "near_miss"] = ""
+    question: str = ""
+    missing: str = ""
 
 
 class MatchResponse(BaseModel):
     matches: list[MatchOut]
+    unused: list[str] = []  # with facts: the facts no clause of the library conditions on
     took_ms: float
+
+
+class QuantityOption(BaseModel):
+    name: str
+    unit: str
+    dimension: str
+
+
+class MatchOptionsResponse(BaseModel):
+    qualifications: list[str]
+    quantities: list[QuantityOption]
+    industries: list[str]
+    units: dict[str, list[str]]
 
 
 class ClauseFields(BaseModel):
@@ -191,6 +259,7 @@ class ReindexStatus(BaseModel):
     finished_at: float | None = None
     error: str | None = None
     stats: dict | None = None
+    progress: dict | None = None  # stage, documents_done/total, clauses_done/total, seconds_left
 
 
 

@@ -49,6 +49,8 @@ def evaluate(
     limit: int | None = None,
     cache_root: Path | None = DEFAULT_CACHE,
     backend: str | None = None,
+    served: tuple | None = None,
+    on_item=None,
 ) -> dict:
     """Run retrieval (every mode) and answer evaluation; write report.json, report.md and plots; return the report.
 
@@ -56,6 +58,9 @@ def evaluate(
     own (None: an in-memory index, embedded on every run). `backend` (faiss|milvus, default the settings') is
     where the index is searched; a Milvus index of an outside corpus is a copy of the cached local one (the
     same clauses and vectors), so the two backends are compared on equal terms.
+
+    `served` = (index, embedder, naive_cache path or None): evaluate that index as it is served (the console's
+    runs: the live index, never rebuilt). `on_item(done, total)` is called after each item.
     """
     from assistant.config import Settings
     from assistant.embed import embedder_for
@@ -66,16 +71,20 @@ def evaluate(
         settings = settings.model_copy(update={"embedder": embedder_kind})
     if backend:
         settings = settings.model_copy(update={"backend": backend})
-    embedder = embedder_for(settings)
     docs = documents_from(corpus, settings)
-    service = corpus is None and embedder_kind in (None, "sentence-transformers") and settings.embedder != "hash"
-    index, index_info = open_index(docs, corpus, embedder, settings, service, cache_root, progress)
-    naive_cache = Path(index_info["dir"] + "-naive.npz") if index_info else None
+    if served is not None:
+        index, embedder, naive_cache = served
+        index_info = None
+    else:
+        embedder = embedder_for(settings)
+        service = corpus is None and embedder_kind in (None, "sentence-transformers") and settings.embedder != "hash"
+        index, index_info = open_index(docs, corpus, embedder, settings, service, cache_root, progress)
+        naive_cache = Path(index_info["dir"] + "-naive.npz") if index_info else None
     searcher = Searcher(index, docs, CachedEmbedder(embedder), settings, modes, naive_cache)
     items = _labelled_items(questions, limit, index.clauses)
     regions = regions_of(index)
     with _assistant_for(settings, index, embedder, answers) as assistant:
-        scores = _score_items(items, modes, searcher, regions, assistant, progress)
+        scores = _score_items(items, modes, searcher, regions, assistant, progress, on_item)
     meta = {"index_kind": index.manifest.get("dense_index"), "model": embedder.name, "backend": getattr(index, "backend", "faiss")}
     report = build_report(scores.rows, modes, scores.search_ms, scores.span_ms, answers, meta, index_info)
     write_report(report, scores.rows, Path(out_dir))
@@ -140,12 +149,14 @@ def _assistant_for(settings, index, embedder, answers: bool):
         yield Assistant(settings.model_copy(update={"data_dir": Path(tmp)}), index=index, embedder=embedder)
 
 
-def _score_items(items, modes: Sequence[str], searcher: Searcher, regions, assistant, progress: bool) -> Scores:
-    """Every item searched in every mode and, with an assistant, answered."""
+def _score_items(items, modes: Sequence[str], searcher: Searcher, regions, assistant, progress: bool, on_item=None) -> Scores:
+    """Every item searched in every mode and, with an assistant, answered; on_item(done, total) after each."""
     from tqdm import tqdm
 
     scores = Scores()
-    for item in tqdm(items, desc="evaluating", unit="q", disable=not progress, file=sys.stderr):
+    for done, item in enumerate(tqdm(items, desc="evaluating", unit="q", disable=not progress, file=sys.stderr), 1):
+        if on_item is not None:
+            on_item(done - 1, len(items))
         if is_span_item(item):
             scores.rows.append(_span_row(item, modes, searcher, scores.span_ms, assistant))
         else:

@@ -227,11 +227,48 @@ button{cursor:pointer}
 .pa-match{flex:1;overflow-y:auto;padding:12px 14px;background:#f4f6fb}
 .pa-match[hidden],.pa-msgs[hidden],.pa-foot[hidden]{display:none}
 .pa-m-form{display:flex;flex-direction:column;gap:8px;font-size:13px;color:#334155}
-.pa-m-form select,.pa-m-form textarea{font:inherit;border:1px solid #cbd5e1;border-radius:8px;padding:6px 8px;background:#fff}
+.pa-match input,.pa-match select,.pa-match textarea{font:inherit;color:#1f2937;border:1px solid #cbd5e1;border-radius:8px;padding:5px 8px;background:#fff;min-width:0;margin:0}
+.pa-match input[type=checkbox]{width:auto;padding:0;margin:0 2px 0 0;accent-color:#2563eb}
+.pa-m-field{display:flex;align-items:center;gap:6px}
+.pa-m-field>span{flex:none;color:#475569}
+.pa-m-field>select,.pa-m-field>input{flex:1}
+.pa-m-field>i{font-style:normal;color:#64748b;flex:none}
+.pa-m-set{border:1px solid #e3e8f2;border-radius:8px;padding:4px 8px 6px;margin:0;background:#fff}
+.pa-m-set legend{padding:0 4px;color:#475569}
+.pa-m-quals{display:flex;flex-wrap:wrap;gap:2px 10px;max-height:96px;overflow-y:auto}
+.pa-m-qual{display:inline-flex;align-items:center;font-size:12.5px;white-space:nowrap}
+.pa-m-grid{display:grid;grid-template-columns:1fr 1fr;gap:6px 10px}
+.pa-m-grid input{width:100%}
+.pa-m-qrow{display:flex;gap:6px;align-items:center}
+.pa-m-qrow .pa-m-qname{flex:1.6;width:0}.pa-m-qrow .pa-m-qvalue{flex:1;width:0}.pa-m-qrow select{flex:1.4;width:0}
+.pa-m-del{border:0;background:#f1f5f9;border-radius:6px;width:26px;height:26px;flex:none;color:#64748b}
+.pa-m-add{align-self:flex-start;border:1px dashed #93c5fd;background:#f5f8ff;color:#1d4ed8;border-radius:8px;padding:3px 10px;font-size:12.5px}
 .pa-m-row{display:flex;align-items:center;justify-content:space-between}
+.pa-m-details{border:1px solid #e3e8f2;border-radius:8px;background:#fbfcfe;padding:0 8px}
+.pa-m-details[open]{padding-bottom:8px}
+.pa-m-summary{cursor:pointer;padding:5px 0;color:#1d4ed8;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.pa-m-details[open]>.pa-m-summary{color:#475569}
 .pa-m-go{border:0;border-radius:8px;padding:7px 16px;background:#2563eb;color:#fff;font-size:13px;cursor:pointer}
 .pa-m-go:disabled{opacity:.6}
-.pa-m-status{font-size:12.5px;color:#64748b;margin:10px 0 6px}
+.pa-m-status{font-size:12.5px;color:#64748b;margin:10px 0 6px;white-space:pre-line}
+.pa-m-g{flex:none;font-size:11.5px;font-weight:600;padding:0 7px;border-radius:999px;background:#e2e8f0;color:#334155}
+.pa-g-eligible{background:#dcfce7;color:#166534}.pa-g-unknown{background:#fef3c7;color:#92400e}.pa-g-near_miss{background:#fee2e2;color:#991b1b}
+.pa-m-amount{font-size:15px;color:#111827}
+.pa-m-formula{margin-top:3px;padding:3px 8px;background:#f0f7ff;border-radius:6px;color:#1e3a8a;font-size:12.5px;word-break:break-word}
+.pa-m-checks{list-style:none;margin:6px 0 0;padding:0}
+.pa-m-check{display:flex;gap:6px;padding:3px 0;border-top:1px dashed #eef2f7}
+.pa-m-mark{flex:none;width:18px;height:18px;margin-top:2px;border-radius:50%;display:flex;align-items:center;justify-content:center;font-size:11px;font-weight:700}
+[data-status=met]>.pa-m-mark{background:#dcfce7;color:#15803d}
+[data-status=unmet]>.pa-m-mark{background:#fee2e2;color:#b91c1c}
+[data-status=unknown]>.pa-m-mark{background:#fef3c7;color:#b45309}
+.pa-m-ctext{flex:1;min-width:0;word-break:break-word}
+.pa-m-ctext small{display:block;color:#64748b;font-size:12px;line-height:1.45}
+.pa-m-q{display:block;color:#92400e;font-size:12.5px;margin-top:2px}
+.pa-m-ask{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:4px 0 2px}
+.pa-m-ask input{width:110px}.pa-m-ask select{max-width:100%}
+.pa-m-ask button{border:1px solid #93c5fd;background:#eff6ff;color:#1d4ed8;border-radius:8px;padding:3px 12px;font-size:12.5px}
+.pa-m-unit{color:#64748b}
+.pa-m-missing{margin-top:4px;color:#991b1b;font-size:12.5px}
 .pa-m-results{list-style:none;margin:0;padding:0}
 .pa-m-item{background:#fff;border:1px solid #e3e8f2;border-radius:10px;padding:8px 10px;margin-bottom:8px;font-size:13px}
 .pa-m-benefit{font-weight:600;color:#111827;display:flex;gap:6px;align-items:center}
@@ -251,6 +288,7 @@ button{cursor:pointer}
 .pa-notice{margin:6px 2px 0;padding:6px 10px;border-left:3px solid #f59e0b;background:#fffbeb;color:#78350f;font-size:12.5px;line-height:1.5}
 .pa-error .pa-bubble{background:#fef2f2;border-color:#fecaca;color:#991b1b}
 .pa-rq{font-size:12px;color:#8a94a6;margin:0 0 4px 2px;line-height:1.4}
+.pa-rq.pa-curated{color:#047857;font-weight:600}
 .pa-typing{display:inline-flex;gap:4px;padding:4px 0}
 .pa-typing i{width:7px;height:7px;border-radius:50%;background:#94a3b8;animation:pa-bounce 1.2s infinite ease-in-out}
 .pa-typing i:nth-child(2){animation-delay:.15s}.pa-typing i:nth-child(3){animation-delay:.3s}
@@ -301,6 +339,9 @@ button{cursor:pointer}
   .pa-root.pa-open .pa-launcher{display:none}
   .pa-launcher{right:16px;bottom:16px}
   .pa-input{font-size:16px}
+  .pa-match input,.pa-match select,.pa-match textarea{font-size:16px}
+  .pa-m-quals{max-height:132px}
+  .pa-m-grid{grid-template-columns:1fr}
 }
 @media (prefers-reduced-motion:reduce){.pa-root *{animation:none!important;transition:none!important}}
 `;
@@ -319,21 +360,117 @@ button{cursor:pointer}
     h('div', { class: 'pa-meta' }, h('span', null, '回答由系统依据政策原文生成，请以原文为准'), count));
 
   // ---------------------------------------------------------------- 政策匹配 (policy matching) tab
+  // A policy calculator: region, qualifications (the library's own, from /api/match/options), industry,
+  // size and free quantities become `facts`; each result is a card with its condition checklist, the
+  // estimate and its formula. An unknown condition's question is answered on its card, which fills in
+  // the form (the one source of what is sent) and runs the match again. Nothing filled in: the
+  // free-text match of the profile, as before.
   const tabChat = h('button', { type: 'button', class: 'pa-tab', role: 'tab', 'aria-selected': 'true' }, '政策问答');
   const tabMatch = h('button', { type: 'button', class: 'pa-tab', role: 'tab', 'aria-selected': 'false' }, '政策匹配');
   const tabs = h('div', { class: 'pa-tabs', role: 'tablist' }, tabChat, tabMatch);
+  const num = (cls, label, attrs) => h('input', Object.assign({ class: cls, type: 'number', inputmode: 'decimal',
+    min: '0', 'aria-label': label }, attrs || {}));
   const mRegion = h('select', { class: 'pa-m-region', 'aria-label': '注册地区' }, h('option', { value: '' }, '全部地区'));
-  const mProfile = h('textarea', { class: 'pa-m-profile', rows: 3, maxlength: MAX, 'aria-label': '企业情况',
+  const mQuals = h('div', { class: 'pa-m-quals', role: 'group', 'aria-label': '资质' });
+  const mIndustry = h('select', { class: 'pa-m-industry', 'aria-label': '行业' }, h('option', { value: '' }, '行业（未填）'));
+  const mEmployees = num('pa-m-employees', '从业人数', { step: '1' });
+  const mRevenue = num('pa-m-revenue', '营业收入');
+  const mRd = num('pa-m-rd', '研发投入占比', { max: '100' });
+  const mFounded = num('pa-m-founded', '成立年份', { step: '1', min: '1800', max: String(new Date().getFullYear()) });
+  const mQtys = h('div', { class: 'pa-m-qtys' });
+  const mQtyNames = h('datalist', { id: 'pa-m-qnames' });
+  const mAddQty = h('button', { type: 'button', class: 'pa-m-add' }, '＋ 其他数量（如节能量）');
+  const mProfile = h('textarea', { class: 'pa-m-profile', rows: 2, maxlength: MAX, 'aria-label': '企业情况',
     placeholder: '企业情况，如：首次获批的国家高新技术企业，计划在新三板挂牌' });
   const mCurrent = h('input', { type: 'checkbox', class: 'pa-m-current' });
   const mGo = h('button', { type: 'button', class: 'pa-m-go' }, '匹配政策');
   const mStatus = h('p', { class: 'pa-m-status', 'aria-live': 'polite' });
   const mResults = h('ol', { class: 'pa-m-results' });
+  const field = (label, el, unit) => h('label', { class: 'pa-m-field' }, h('span', null, label), el, unit ? h('i', null, unit) : null);
+  // the company's details fold away once results are shown (a line says what was sent); a tap reopens them
+  const mSummary = h('summary', { class: 'pa-m-summary' }, '企业信息');
+  const mDetails = h('details', { class: 'pa-m-details', open: true }, mSummary,
+    h('div', { class: 'pa-m-form' },
+      h('fieldset', { class: 'pa-m-set' }, h('legend', null, '资质（可多选）'), mQuals),
+      h('div', { class: 'pa-m-grid' }, field('行业', mIndustry), field('从业人数', mEmployees, '人'),
+        field('营业收入', mRevenue, '万元'), field('研发占比', mRd, '%'), field('成立年份', mFounded, '年')),
+      mQtys, mQtyNames, mAddQty, mProfile));
   const matchPane = h('div', { class: 'pa-match', hidden: true },
-    h('div', { class: 'pa-m-form' }, h('label', null, '注册地区 ', mRegion), mProfile,
+    h('div', { class: 'pa-m-form' }, field('注册地区', mRegion), mDetails,
       h('div', { class: 'pa-m-row' }, h('label', null, mCurrent, ' 仅现行有效'), mGo)),
     mStatus, mResults);
+
+  let options = { qualifications: [], quantities: [], industries: [], units: {} };
+  let declined = new Set(); // "clause_id|condition" a user answered 否 to: that rule is not for them
+  let optionsFor = null;
   let regionsLoaded = false;
+  function loadOptions() {
+    const region = mRegion.value;
+    if (optionsFor === region) return;
+    optionsFor = region;
+    fetch(API + '/api/match/options' + (region ? '?region=' + encodeURIComponent(region) : ''))
+      .then((r) => (r.ok ? r.json() : null)).then((d) => {
+        if (!d || optionsFor !== region) return;
+        options = d;
+        const ticked = new Set(qualifications());
+        mQuals.replaceChildren(...[...new Set([...d.qualifications, ...ticked])].map((q) => h('label', { class: 'pa-m-qual' },
+          h('input', { type: 'checkbox', value: q, checked: ticked.has(q) }), ' ' + q)));
+        const industry = mIndustry.value;
+        mIndustry.replaceChildren(h('option', { value: '' }, '行业（未填）'), ...d.industries.map((i) => h('option', { value: i }, i)));
+        setIndustry(industry);
+        mQtyNames.replaceChildren(...d.quantities.map((q) => h('option', { value: q.name })));
+      }).catch(() => { optionsFor = null; });
+  }
+  function setIndustry(value) {
+    if (value && ![...mIndustry.options].some((o) => o.value === value)) mIndustry.append(h('option', { value }, value));
+    mIndustry.value = value || '';
+  }
+  const qualifications = () => [...mQuals.querySelectorAll('input:checked')].map((i) => i.value);
+  function unitsFor(name) {
+    const known = (options.quantities || []).find((q) => q.name === name);
+    const all = options.units || {};
+    return known ? [known.unit, ...(all[known.dimension] || []).filter((u) => u !== known.unit)]
+      : [...new Set(Object.values(all).flat())];
+  }
+  function addQuantity(name, value, unit) {
+    const nameEl = h('input', { class: 'pa-m-qname', list: 'pa-m-qnames', placeholder: '名称，如节能量', 'aria-label': '数量名称', value: name || '' });
+    const valueEl = num('pa-m-qvalue', '数值', { placeholder: '数值', value: value == null ? '' : value });
+    const unitEl = h('select', { class: 'pa-m-qunit', 'aria-label': '单位' });
+    const fill = () => {
+      const keep = unitEl.value;
+      unitEl.replaceChildren(...unitsFor(nameEl.value.trim()).map((u) => h('option', { value: u }, u)));
+      if (keep && [...unitEl.options].some((o) => o.value === keep)) unitEl.value = keep;
+    };
+    nameEl.addEventListener('change', fill);
+    fill();
+    if (unit) { if (![...unitEl.options].some((o) => o.value === unit)) unitEl.append(h('option', { value: unit }, unit)); unitEl.value = unit; }
+    const row = h('div', { class: 'pa-m-qrow' }, nameEl, valueEl, unitEl,
+      h('button', { type: 'button', class: 'pa-m-del', 'aria-label': '删除', title: '删除', onclick: () => row.remove() }, '×'));
+    mQtys.append(row);
+    return row;
+  }
+  mAddQty.addEventListener('click', () => addQuantity().querySelector('input').focus());
+  mRegion.addEventListener('change', loadOptions);
+
+  /** The facts the form states (null when it states none: the free-text match). */
+  function facts() {
+    const f = {};
+    const quals = qualifications();
+    if (quals.length) f.qualifications = quals;
+    if (mIndustry.value) f.industry = mIndustry.value;
+    for (const [key, el] of [['employees', mEmployees], ['revenue_10k', mRevenue], ['rd_ratio', mRd], ['founded', mFounded]]) {
+      if (el.value.trim() !== '') f[key] = Number(el.value);
+    }
+    const q = {};
+    for (const row of mQtys.querySelectorAll('.pa-m-qrow')) {
+      const name = row.querySelector('.pa-m-qname').value.trim();
+      const value = row.querySelector('.pa-m-qvalue').value.trim();
+      if (name && value !== '') q[name] = value + row.querySelector('.pa-m-qunit').value;
+    }
+    if (Object.keys(q).length) f.quantities = q;
+    return Object.keys(f).length ? f : null;
+  }
+
   function showTab(which) {
     const onMatch = which === 'match';
     tabChat.setAttribute('aria-selected', String(!onMatch));
@@ -341,6 +478,7 @@ button{cursor:pointer}
     msgs.hidden = onMatch; foot.hidden = onMatch; matchPane.hidden = !onMatch;
     if (onMatch && !regionsLoaded) {
       regionsLoaded = true;
+      loadOptions();
       fetch(API + '/api/health').then((r) => r.json()).then((d) => {
         for (const r of (d && d.regions) || []) mRegion.append(h('option', { value: r }, r));
       }).catch(() => { regionsLoaded = false; });
@@ -349,34 +487,122 @@ button{cursor:pointer}
   tabChat.addEventListener('click', () => showTab('chat'));
   tabMatch.addEventListener('click', () => showTab('match'));
   const STATUS = { current: '现行有效', expired: '已过期', unknown: '未载明有效期' };
+  const GROUP = { eligible: '符合条件', unknown: '待确认', near_miss: '差一项' };
+  const MARK = { met: '✓', unmet: '✗', unknown: '?' };
+  const yuan = (v) => (v >= 1e8 ? `${+(v / 1e8).toFixed(4)}亿元` : v >= 1e4 ? `${+(v / 1e4).toFixed(4)}万元` : `${+v.toFixed(2)}元`);
+  function amountOf(e) {
+    if (!e) return '';
+    if (e.amount_yuan != null) return yuan(e.amount_yuan);
+    if (e.max_yuan != null) return e.min_yuan ? `${yuan(e.min_yuan)}—${yuan(e.max_yuan)}` : `最高${yuan(e.max_yuan)}`;
+    return '';
+  }
+
+  /** Put an answer where its hint says (the form), then match again. */
+  function answer(hint, value) {
+    const fact = String(hint.fact || '');
+    if (fact.startsWith('quantities.')) {
+      const name = fact.slice('quantities.'.length);
+      const row = [...mQtys.querySelectorAll('.pa-m-qrow')].find((r) => r.querySelector('.pa-m-qname').value.trim() === name);
+      if (row) row.remove();
+      addQuantity(name, value, hint.unit);
+    } else if (fact === 'industry') {
+      setIndustry(value);
+    } else if (fact === 'profile') {
+      const text = mProfile.value.trim();
+      if (!text.includes(value)) mProfile.value = text ? `${text}；${value}` : value;
+    } else {
+      const el = { employees: mEmployees, revenue_10k: mRevenue, rd_ratio: mRd, founded: mFounded }[fact];
+      if (el) el.value = value;
+    }
+    // back to the top of the results: the answered card may have moved to another group
+    runMatch().then(() => { matchPane.scrollTop = Math.max(0, mStatus.offsetTop - matchPane.offsetTop - 8); });
+  }
+
+  function askInPlace(m, c) {
+    const hint = c.answer || {};
+    const go = (value) => { if (!mGo.disabled) answer(hint, value); };
+    if (hint.unit) {
+      const inp = num('pa-m-answer', c.question, Object.assign({ placeholder: '数值' }, hint.fact === 'founded' ? { step: '1' } : {}));
+      const send = () => { if (inp.value.trim() !== '') go(inp.value.trim()); };
+      inp.addEventListener('keydown', (e) => { if (e.key === 'Enter') send(); });
+      return h('div', { class: 'pa-m-ask' }, inp, h('span', { class: 'pa-m-unit' }, hint.unit),
+        h('button', { type: 'button', class: 'pa-m-answer-go', onclick: send }, '确定'));
+    }
+    if (Array.isArray(hint.choices) && hint.choices.length) {
+      const sel = h('select', { class: 'pa-m-choice', 'aria-label': c.question }, hint.choices.map((o) => h('option', { value: o }, o)));
+      return h('div', { class: 'pa-m-ask' }, sel, h('button', { type: 'button', class: 'pa-m-answer-go', onclick: () => go(sel.value) }, '确定'));
+    }
+    if (!hint.yes) return null;
+    const no = hint.no ? () => go(hint.no) : () => { declined.add(`${m.clause_id}|${c.text}`); runMatch(); };
+    return h('div', { class: 'pa-m-ask' },
+      h('button', { type: 'button', class: 'pa-m-yes', onclick: () => go(hint.yes) }, '是'),
+      h('button', { type: 'button', class: 'pa-m-no', onclick: no }, '否'));
+  }
+
+  function checklist(m) {
+    return h('ul', { class: 'pa-m-checks' }, (m.conditions || []).map((c) => h('li', { class: 'pa-m-check', 'data-status': c.status },
+      h('span', { class: 'pa-m-mark', 'aria-label': { met: '满足', unmet: '不满足', unknown: '未知' }[c.status] }, MARK[c.status] || '?'),
+      h('span', { class: 'pa-m-ctext' }, String(c.text || ''),
+        h('small', null, String(c.why || '')),
+        c.status === 'unknown' && c.question ? h('span', { class: 'pa-m-q' }, String(c.question)) : null,
+        c.status === 'unknown' && c.question ? askInPlace(m, c) : null))));
+  }
+
+  function card(m, i) {
+    const v = m.validity || {};
+    const link = `${API}/lookup?clause=${encodeURIComponent(m.clause_id || '')}`;
+    const e = m.estimate;
+    const calc = Boolean(m.group);
+    return h('li', { class: 'pa-m-item', 'data-clause-id': m.clause_id, 'data-group': m.group || null },
+      h('div', { class: 'pa-m-benefit' }, h('span', { class: 'pa-n' }, String(i + 1)),
+        calc ? h('span', { class: 'pa-m-g pa-g-' + m.group }, GROUP[m.group] || m.group) : null,
+        h('span', { class: 'pa-m-amount' }, calc ? amountOf(e) || String(m.benefit || '未定金额') : String(m.benefit || ''))),
+      calc && e ? h('div', { class: 'pa-m-formula' }, String(e.formula || '')) : null,
+      !calc && m.condition ? h('div', { class: 'pa-m-cond' }, '条件：' + m.condition) : null,
+      calc ? checklist(m) : null,
+      m.missing ? h('div', { class: 'pa-m-missing' }, '尚缺：' + m.missing) : null,
+      h('blockquote', { class: 'pa-m-quote' }, String(m.quote || '')),
+      h('div', { class: 'pa-m-src' }, `《${m.doc_title || m.doc_id}》`, m.region ? ` ${m.region}` : '',
+        h('span', { class: 'pa-m-v pa-v-' + (v.status || 'unknown') }, STATUS[v.status] || ''),
+        !calc && (m.why || []).length ? h('span', { class: 'pa-m-why' }, '匹配：' + m.why.join('、')) : null,
+        h('a', { href: link, target: '_blank', rel: 'noopener' }, '原文 ↗')));
+  }
+
+  let matchRun = 0;
   async function runMatch() {
+    const f = facts();
     const payload = { region: mRegion.value || null, profile: mProfile.value.trim() || null, only_current: mCurrent.checked };
-    if (!payload.region && !payload.profile) { mStatus.textContent = '请选择地区或填写企业情况。'; return; }
+    if (f) payload.facts = f;
+    if (!payload.region && !payload.profile && !f) { mStatus.textContent = '请选择地区、勾选资质或填写企业情况。'; return; }
+    const run = ++matchRun;
     mGo.disabled = true;
+    mResults.setAttribute('aria-busy', 'true');
     mStatus.textContent = '正在匹配…';
     try {
       const data = await post('/api/match', payload);
-      const items = Array.isArray(data.matches) ? data.matches : [];
-      mStatus.textContent = items.length ? `找到 ${items.length} 条可能适用的支持条款：` : '没有找到适用于该企业的支持条款。';
-      mResults.replaceChildren(...items.map((m, i) => {
-        const v = m.validity || {};
-        const link = `${API}/lookup?clause=${encodeURIComponent(m.clause_id || '')}`;
-        return h('li', { class: 'pa-m-item', 'data-clause-id': m.clause_id },
-          h('div', { class: 'pa-m-benefit' }, h('span', { class: 'pa-n' }, String(i + 1)), String(m.benefit || '')),
-          m.condition ? h('div', { class: 'pa-m-cond' }, '条件：' + m.condition) : null,
-          h('blockquote', { class: 'pa-m-quote' }, String(m.quote || '')),
-          h('div', { class: 'pa-m-src' }, `《${m.doc_title || m.doc_id}》`, m.region ? ` ${m.region}` : '',
-            h('span', { class: 'pa-m-v pa-v-' + (v.status || 'unknown') }, STATUS[v.status] || ''),
-            (m.why || []).length ? h('span', { class: 'pa-m-why' }, '匹配：' + m.why.join('、')) : null,
-            h('a', { href: link, target: '_blank', rel: 'noopener' }, '原文 ↗')));
-      }));
+      if (run !== matchRun) return;
+      const all = Array.isArray(data.matches) ? data.matches : [];
+      const items = all.filter((m) => !(m.conditions || []).some((c) => declined.has(`${m.clause_id}|${c.text}`)));
+      const counts = ['eligible', 'unknown', 'near_miss'].map((g) => [g, items.filter((m) => m.group === g).length]).filter(([, n]) => n);
+      let text = !items.length ? '没有找到适用于该企业的支持条款。'
+        : f ? counts.map(([g, n]) => `${GROUP[g]} ${n} 条`).join('，') + '：' : `找到 ${items.length} 条可能适用的支持条款：`;
+      if (all.length > items.length) text += `（已按您的答复排除 ${all.length - items.length} 条）`;
+      if ((data.unused || []).length) text += `\n未用到的信息：${data.unused.join('、')}`;
+      mStatus.textContent = text;
+      mResults.replaceChildren(...items.map(card));
+      if (items.length) {
+        const said = [f && f.industry, ...((f && f.qualifications) || []),
+          ...Object.entries((f && f.quantities) || {}).map(([k, v]) => k + v), payload.profile].filter(Boolean);
+        mSummary.textContent = said.length ? `企业信息：${said.join('；')}` : '企业信息';
+        mDetails.open = false;
+      }
     } catch (e) {
-      mStatus.textContent = e.message || '匹配失败，请稍后重试。';
+      if (run === matchRun) mStatus.textContent = e.message || '匹配失败，请稍后重试。';
     } finally {
-      mGo.disabled = false;
+      if (run === matchRun) { mGo.disabled = false; mResults.removeAttribute('aria-busy'); }
     }
   }
-  mGo.addEventListener('click', runMatch);
+  mGo.addEventListener('click', () => { declined = new Set(); runMatch(); });
 
   const panel = h('section', { class: 'pa-panel', role: 'dialog', 'aria-label': TITLE, hidden: true },
     h('header', { class: 'pa-head' },
@@ -473,12 +699,14 @@ button{cursor:pointer}
     return lines.join('\n').replace(/\n+$/, '');
   }
 
-  /** The answer's lines: the fact lines it opens with (before the first 《source》 line) set large, then the sources. */
-  function answerBody(text, citations) {
+  /** The answer's lines: the fact lines it opens with (before the first 《source》 line) set large, then the
+   *  sources. A text of another form (a curated answer, a refusal) is shown as it is. */
+  function answerBody(text, citations, factFirst) {
     const lines = String(text || '').split('\n');
     let k = 0;
-    if (citations && citations.length) {
+    if (factFirst && citations && citations.length) {
       while (k < lines.length - 1 && lines[k] && !lines[k].startsWith('《')) k++;
+      if (!String(lines[k] || '').startsWith('《')) k = 0;
     }
     const frag = document.createDocumentFragment();
     if (k > 0) {
@@ -538,12 +766,13 @@ button{cursor:pointer}
     const rq = String(r.rewritten_query || '').trim();
     const kids = [];
     if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
+    if (r.source === 'curated') kids.push(h('p', { class: 'pa-rq pa-curated' }, '✔ 工作人员审定答复'));
     // the answer ends in a short validity line (⚠ [1] 已过期…); the widget shows the full sentence (`notice`)
     // set apart from the quoted text instead
     const notice = !r.refused && r.notice ? String(r.notice) : '';
     let text = String(r.answer || '');
     if (notice) text = withoutValidityLine(text, notice);
-    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerBody(text, r.refused ? [] : r.citations)));
+    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerBody(text, r.refused ? [] : r.citations, r.source !== 'curated')));
     // its markers open the cited document, as the answer's do (the title shows on hover)
     if (notice) kids.push(h('p', { class: 'pa-notice', role: 'note' }, answerNodes(notice, r.citations)));
     const clarify = r.clarify && Array.isArray(r.clarify.options) ? r.clarify : null;

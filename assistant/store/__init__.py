@@ -166,7 +166,13 @@ CREATE TABLE IF NOT EXISTS api_feedback (
 );
 CREATE INDEX IF NOT EXISTS api_feedback_session ON api_feedback (session_id, turn)
 """),
+    # what was asked and answered, kept with the rating: a session expires, the staff's review must not
+    Migration(2, """
+ALTER TABLE api_feedback ADD COLUMN question TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_feedback ADD COLUMN answer TEXT NOT NULL DEFAULT '{}'
+"""),
 )
+_FEEDBACK_COLUMNS = ("id", "session_id", "turn", "rating", "comment", "created_at", "question", "answer")
 
 
 class ApiStore:
@@ -180,22 +186,38 @@ class ApiStore:
     def from_settings(cls, settings) -> "ApiStore":
         return cls(database_location(settings))
 
-    def add_feedback(self, session_id: str, turn: int, rating: str, comment: str = "") -> int:
-        """Store one thumbs up/down (with an optional comment); returns its row id."""
+    def add_feedback(self, session_id: str, turn: int, rating: str, comment: str = "", question: str = "",
+                     answer: dict | None = None) -> int:
+        """Store one thumbs up/down (with an optional comment, and the turn's question and answer record); returns its id."""
+        import json
+
         with self.db.transaction() as tx:
             rows = tx.execute(
-                "INSERT INTO api_feedback (session_id, turn, rating, comment, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (session_id, turn, rating, comment, time.time()),
+                "INSERT INTO api_feedback (session_id, turn, rating, comment, created_at, question, answer) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (session_id, turn, rating, comment, time.time(), question, json.dumps(answer or {}, ensure_ascii=False)),
             ).fetchall()
         return int(rows[0][0])
 
-    def feedback(self, limit: int = 100) -> list[dict]:
-        """The latest feedback rows, newest first."""
-        rows = self.db.query(
-            "SELECT id, session_id, turn, rating, comment, created_at FROM api_feedback ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        keys = ("id", "session_id", "turn", "rating", "comment", "created_at")
-        return [dict(zip(keys, r)) for r in rows]
+    def feedback(self, limit: int = 100, rating: str = "", since: float | None = None, until: float | None = None,
+                 commented: bool = False, id: int | None = None) -> list[dict]:
+        """The latest feedback rows, newest first, filtered by rating, time ([since, until)), comment or id."""
+        import json
+
+        where, params = [], []
+        for clause, value in (("rating = ?", rating or None), ("created_at >= ?", since), ("created_at < ?", until),
+                              ("id = ?", id)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if commented:
+            where.append("comment <> ''")
+        sql = f"SELECT {', '.join(_FEEDBACK_COLUMNS)} FROM api_feedback"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?"
+        rows = [dict(zip(_FEEDBACK_COLUMNS, r)) for r in self.db.query(sql, (*params, limit))]
+        for r in rows:
+            r["answer"] = json.loads(r["answer"] or "{}")
+        return rows
 
     def close(self) -> None:
         """Close the connection (or pool)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from assistant.api.deps import AdminOnly, AssistantDep, LibraryDep, ReindexerDep, StoreDep
 from assistant.api.models import AdminDocumentsResponse, OkResponse, ReindexStatus, UploadResponse
@@ -17,12 +17,14 @@ router = APIRouter(tags=["admin"], dependencies=[AdminOnly])
 
 @router.post("/api/admin/documents", response_model=UploadResponse, status_code=201)
 def upload(
+    request: Request,
     library: LibraryDep,
     file: UploadFile = File(...),
     valid_until: str = Form("", description="optional ISO date overriding the term read from the text"),
     validity_basis: str = Form("", max_length=300, description="why (shown as the validity basis)"),
 ) -> dict:
     """Add a policy document (.txt, .html, .docx, .pdf); re-index to make it searchable."""
+    request.state.audit = {"target": file.filename or ""}  # the audit names the file (routes/console.py)
     added = library.add(file.filename, file.file, valid_until, validity_basis)
     return {**asdict(added), "reindex_needed": True}
 

@@ -31,15 +31,17 @@ def chat_stream(req: ChatRequest, assistant: AssistantDep) -> StreamingResponse:
 
 
 @router.post("/api/feedback", response_model=OkResponse)
-def feedback(req: FeedbackRequest, store: StoreDep) -> dict:
-    """Thumbs up/down on one answer, stored for staff review."""
-    store.add_feedback(req.session_id, req.turn, req.rating, req.comment)
+def feedback(req: FeedbackRequest, store: StoreDep, assistant: AssistantDep) -> dict:
+    """Thumbs up/down on one answer, stored for staff review (with a copy of the question and answer)."""
+    from assistant.review import record_feedback
+
+    record_feedback(store, assistant.sessions, req.session_id, req.turn, req.rating, req.comment)
     return {"ok": True}
 
 
 def _events(record: dict):
     try:
-        yield _sse("meta", {k: record[k] for k in ("session_id", "turn", "rewritten_query")})
+        yield _sse("meta", {k: record[k] for k in ("session_id", "turn", "rewritten_query", "source")})
         for piece in _pieces(record["answer"]):
             yield _sse("delta", {"text": piece})
         yield _sse("done", record)

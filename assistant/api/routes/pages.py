@@ -17,6 +17,9 @@ _PAGES = (
     ("/widget.js", "widget.js", "application/javascript; charset=utf-8"),
     ("/lookup.js", "lookup.js", "application/javascript; charset=utf-8"),
     ("/lookup.css", "lookup.css", "text/css; charset=utf-8"),
+    ("/admin", "admin.html", "text/html; charset=utf-8"),
+    ("/admin.js", "admin.js", "application/javascript; charset=utf-8"),
+    ("/admin.css", "admin.css", "text/css; charset=utf-8"),
 )
 
 
