@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from assistant.calibration import DEFAULT, Thresholds
-from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, has_amount, key_figure
+from assistant.layout import Quoted, fact_line, same_statement, section_label, source_lines, validity_line, validity_note
+from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, key_figure
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import match_form, normalize, split_sentences, token_weights, weighted_coverage
 from assistant.vocab import blank_not_places, read_table, region_aliases
@@ -26,8 +27,11 @@ from assistant.vocab import blank_not_places, read_table, region_aliases
 # When a question is answered at all (min coverage, weak coverage, min cosine, min quote coverage)
 # is calibrated per embedding model: calibration.Thresholds, chosen by `python -m assistant calibrate`.
 # The constants below shape an answer that is given; they are design choices, not fitted values.
-MAX_CLAUSES = 3
-CLAUSE_MARGIN = 2.5  # another clause is quoted too when its score is within this of the best …
+MAX_CLAUSES = 2  # the lead and one other: an answer fits a phone screen (issue 22)
+# Another clause is quoted too when the retrieval ranked it first (the sentence cues chose another to
+# lead: both readings are shown), or when its score is within this of the lead's: half an average
+# question word (token weights have mean 1), a near tie.
+CLAUSE_MARGIN = 0.5
 REGION_MARGIN = 3.0  # … or, one line per region, within this
 MAX_REGION_LINES = 5
 SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its clause covers this close to the best
@@ -41,7 +45,6 @@ MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 # what a question asks for (amount, count, department …) and the words that ask it: data/intents.tsv
 INTENT_WORDS: dict[str, tuple[str, ...]] = {k: tuple(v.split()) for k, v in read_table("intents.tsv").items()}
 
-_MARKER = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章条节]|[一二三四五六七八九十]+、|[（(][一二三四五六七八九十]+[)）]|\d+[.．、]|[（(]\d+[)）]|表\d+|第\d+行)")
 _GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
 
 
@@ -106,14 +109,25 @@ def unconcerned_place(question: str, hits: list[Hit], regions: list[str], docume
 _ISSUING = re.compile(r"印发|发布|出台|下发|发文|文号|转发|公布|颁布|《")
 
 
+# what follows 多少: a classifier (a count), money (an amount), or another noun (a quantity)
+_HOW_MANY = re.compile(r"多少\s*(?:([所条起幅份批名位户台辆张套家个项件人次吨])|(钱|万|元|资金|经费|费用)|([\u4e00-\u9fff]))")
+
+
 def intents(question: str) -> set[str]:
-    """What kind of answer a question asks for: amount, count, department, place, condition, doc_number, date."""
+    """What kind of answer a question asks for: amount (how much), grant (a benefit), count, department,
+    place, condition, doc_number, date."""
     q = normalize(question)
     found = {name for name, words in INTENT_WORDS.items() if any(w in q for w in words)}
     if not _ISSUING.search(q):
         found -= {"doc_number", "date"}
     if "多少" in q and not found & {"amount", "count"}:
-        found.add("count" if re.search(r"多少[家个项件人次]", q) else "amount")
+        asked = _HOW_MANY.search(q)
+        if asked and asked.group(1):
+            found.add("count")  # 多少家, 多少所: counted in that unit
+        elif (asked and asked.group(2)) or "grant" in found:
+            found.add("amount")  # 多少资金, 奖励多少
+        elif asked and asked.group(3):
+            found.add("count")  # 调用了多少物资: a quantity; "热线是多少" asks for neither
     return found
 
 
@@ -136,15 +150,6 @@ def _subject(question: str) -> str:
     return _ASK_WORDS.sub(" ", normalize(question))
 
 
-def section_label(section: str) -> str:
-    """三、政策扶持 > （一）支持… > 1．… → 三、（一）1．: the numbering a reader looks up."""
-    labels = []
-    for part in section.split(" > "):
-        m = _MARKER.match(part.strip())
-        labels.append(m.group(1) if m else part.strip()[:12])
-    return "".join(labels)
-
-
 def _citation(n: int, hit: Hit, quote: str, record: dict | None = None, today=None) -> Citation:
     from assistant.validity import of_record
 
@@ -153,69 +158,6 @@ def _citation(n: int, hit: Hit, quote: str, record: dict | None = None, today=No
     validity = of_record(record, today).to_dict() if record is not None else None
     return Citation(n, c.clause_id, c.doc_id, c.doc_title, c.region, c.section, c.text, quote, round(float(hit.score), 6),
                     issued, validity)
-
-
-def validity_note(citations: list[Citation], records: dict[str, dict], today=None) -> str:
-    """One plain sentence when cited documents' terms have ended, or they state none and are old,
-    advising a check with the issuing department; "" when no cited document needs it.
-
-    Each document is named by its citation marker (the answer's line for it begins with its title)
-    and its year: 提示：[1]（2018年）期限已于2020年12月届满，[2]（2020年）未载明有效期，请向发文部门核实。
-    Repeating the titles would lengthen a third of the outside dev answers by about 25 characters.
-    """
-    import datetime as dt
-
-    from assistant.validity import needs_warning, of_record
-
-    expired, undated, seen = [], [], set()
-    for c in citations:
-        record = records.get(c.doc_id)
-        if record is None or c.doc_id in seen:
-            continue
-        seen.add(c.doc_id)
-        v = of_record(record, today)
-        issued = record.get("issued") or ""
-        if needs_warning(v, issued, today):
-            (expired if v.status == "expired" else undated).append((c.n, issued[:4], v.until))
-
-    def named(group) -> str:
-        years = sorted({y for _, y, _ in group if y})
-        return "".join(f"[{n}]" for n, _, _ in group) + (f"（{'、'.join(years)}年）" if years else "")
-
-    parts = []
-    if len(expired) == 1:
-        until = dt.date.fromisoformat(expired[0][2])
-        parts.append(f"{named(expired)}期限已于{until.year}年{until.month}月届满")
-    elif expired:
-        parts.append(f"{named(expired)}期限均已届满")
-    if undated:
-        parts.append(f"{named(undated)}{'均' if len(undated) > 1 else ''}未载明有效期")
-    if not parts:
-        return ""
-    # an undated document's sentence already says what is unknown; an ended term asks whether it still applies
-    return f"提示：{'，'.join(parts)}，请向发文部门核实{'' if undated else '是否仍执行'}。"
-
-
-def _where(c) -> str:
-    """（region） after the title, unless the document states none or its title already names it
-    (a one-level region such as 贵州省 in 《贵州加强…》)."""
-    from assistant.vocab import short_place
-
-    levels = len(re.findall(r"省|自治区|市|区|县|开发区", c.region))
-    if not c.region or (levels == 1 and short_place(c.region) in c.doc_title):
-        return ""
-    return f"（{c.region}）"
-
-
-def _line(n: int, hit: Hit, quote: str, wanted: set[str]) -> str:
-    c = hit.clause
-    label = section_label(c.section) if c.section != "前言" else ""
-    line = f"《{c.doc_title}》{_where(c)}{label}：{quote}"
-    if "amount" in wanted and not has_amount(c, quote):
-        line += "（未规定金额）"
-    if "department" in wanted and c.department and c.department not in quote:
-        line += f"（负责单位：{c.department}）"
-    return f"{line} [{n}]"
 
 
 def _cn_date(iso: str) -> str:
@@ -305,23 +247,31 @@ def compose(
     if evidence.refuses(t):
         return refusal(_NOT_FOUND, hits, regions)
     best_cov, min_coverage = evidence.best_coverage, t.min_coverage
-    if q.general and len({x.hit.clause.region for x in usable}) > 1:
+    if (q.explicit or q.several) and len({x.hit.clause.region for x in usable}) > 1:
         chosen = _one_per_region(q, usable, best_cov, min_coverage)
     else:
         chosen = _closest_clauses(usable, max_clauses)
-    chosen, lines, clarify = _region_summary(q, chosen, usable, best_cov, min_coverage)
+    chosen, lines, clarify = _region_summary(q, _by_document(chosen), usable, best_cov, min_coverage)
+    named: set[str] = set()
     if q.from_metadata:
-        meta_lines = _metadata_lines(q, chosen, documents)
+        meta_lines, named = _metadata_lines(q, chosen, documents)
         if not meta_lines:
             return refusal("所涉文件未载明文号或印发日期。", hits, regions)
         lines.extend(meta_lines)
     records = {d.get("doc_id"): d for d in documents or ()}
-    citations = _cite(q, chosen, records, today, lines)
-    # The validity warning ends the answer as its last line (an owner reading only the answer must
-    # see it); `notice` repeats that sentence so a UI can set it apart from the quoted text.
-    notice = validity_note(citations, records, today)
-    return Answer(answer="\n".join(lines + ([notice] if notice else [])), citations=tuple(citations),
-                  notice=notice, clarify=clarify)
+    quoted = _cite(q, chosen, records, today)
+    citations = [x.citation for x in quoted]
+    if not lines and not (q.explicit or q.several):
+        # the fact first; the per-region summary and the metadata lines above are this case's answer already
+        lines = [f for f in [fact_line(q.text, q.wanted, quoted)] if f]
+    # a benefit compared across regions ("各区…有什么奖励") is told region by region, a missing figure included
+    noted = q.wanted | ({"amount"} if q.explicit and "grant" in q.wanted else set())
+    lines.extend(source_lines(quoted, noted, named))
+    # A short validity line ends the answer (an owner reading only the answer must see it); `notice`
+    # holds the full sentence so a UI can set it apart from the quoted text.
+    warning = validity_line(citations, records, today)
+    return Answer(answer="\n".join(lines + ([warning] if warning else [])), citations=tuple(citations),
+                  notice=validity_note(citations, records, today), clarify=clarify)
 
 
 def _read_question(question: str, regions: list[str], documents: list[dict] | None, idf) -> _Question:
@@ -416,17 +366,26 @@ def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_co
 
 
 def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:
-    # The best clause, and others whose score is close to it (each quote once).
+    # The best clause, the retrieval's first, and others whose score nearly ties the best (each quote once).
+    # Another document saying the same thing is cited too, at the cost of a marker: its statement is
+    # written once with every marker (layout.same_statement), up to MAX_REGION_LINES citations.
     top = usable[0].score
     chosen: list[_Scored] = []
     seen_text: set[str] = set()
     for x in usable:
-        if x.score < top - CLAUSE_MARGIN or x.quote in seen_text:
+        if (x.score < top - CLAUSE_MARGIN and x.rank > 0) or x.quote in seen_text:
             continue
         seen_text.add(x.quote)
         chosen.append(x)
         if len(chosen) >= max_clauses:
             break
+    docs = {x.hit.clause.doc_id for x in chosen}
+    for x in usable:
+        if len(chosen) >= MAX_REGION_LINES:
+            break
+        if x.hit.clause.doc_id not in docs and any(same_statement(x.quote, c.quote) for c in chosen):
+            docs.add(x.hit.clause.doc_id)
+            chosen.append(x)
     return chosen
 
 
@@ -438,7 +397,7 @@ def _region_summary(q: _Question, chosen: list[_Scored], usable: list[_Scored], 
     amounts: one line per region with its figure first, and a question back (which region?).
     A region takes part when its best clause covers the question nearly as well as the best one
     (a clause granting without a figure counts: "给予奖励（未定金额）")."""
-    if q.named is not None or q.explicit or "amount" not in q.wanted or q.meta_question:
+    if q.named is not None or q.explicit or not q.wanted & {"amount", "grant"} or q.meta_question:
         return chosen, [], None
     best_of: dict[str, _Scored] = {}
     for x in chosen + usable:
@@ -454,16 +413,17 @@ def _region_summary(q: _Question, chosen: list[_Scored], usable: list[_Scored], 
     for reg in figures:
         if not any(x.hit is best_of[reg].hit for x in chosen):
             chosen.append(best_of[reg])
+    chosen = _by_document(chosen)
     number = {id(x.hit): n for n, x in enumerate(chosen, 1)}
     summary = [f"{reg}：{fig} [{number[id(best_of[reg].hit)]}]" for reg, fig in figures.items()]
     return chosen, summary, {"question": CLARIFY_QUESTION, "options": list(figures)}
 
 
-def _metadata_lines(q: _Question, chosen: list[_Scored], documents: list[dict]) -> list[str]:
+def _metadata_lines(q: _Question, chosen: list[_Scored], documents: list[dict]) -> tuple[list[str], set[str]]:
     # Document-number and date questions are answered from the document's metadata, each line
-    # cited to a clause of that document (one line per document).
+    # cited to a clause of that document (one line per document); the documents so named.
     docs = {d["doc_id"]: d for d in documents}
-    lines = []
+    lines, named = [], set()
     for n, x in enumerate(chosen, 1):
         d = docs.get(x.hit.clause.doc_id, {})
         if any(x2.hit.clause.doc_id == x.hit.clause.doc_id for x2 in chosen[: n - 1]):
@@ -477,33 +437,45 @@ def _metadata_lines(q: _Question, chosen: list[_Scored], documents: list[dict]) 
             if d.get("issuer"):
                 meta.append(f"发文机关：{d['issuer']}")
             lines.append(f"《{d.get('title', '')}》" + "，".join(meta) + f"。 [{n}]")
-    return lines
+            named.add(x.hit.clause.doc_id)
+    return lines, named
 
 
-def _cite(q: _Question, chosen: list[_Scored], records: dict, today, lines: list[str]) -> list[Citation]:
-    # One citation and one answer line (appended to `lines`) per chosen clause, numbered in order.
-    citations = []
+def _by_document(chosen: list[_Scored]) -> list[_Scored]:
+    """The chosen clauses with each document's together, in order of its first (so one line per document
+    reads [1][2], then [3])."""
+    first: dict[str, int] = {}
+    for i, x in enumerate(chosen):
+        first.setdefault(x.hit.clause.doc_id, i)
+    return sorted(chosen, key=lambda x: first[x.hit.clause.doc_id])
+
+
+def _cite(q: _Question, chosen: list[_Scored], records: dict, today) -> list[Quoted]:
+    # One citation per chosen clause, numbered in order.
+    quoted = []
     for n, x in enumerate(chosen, 1):
         quote = x.quote
         if n > 1 and SECONDARY_MIN_CHARS < QUOTE_MIN_CHARS:
             # the best clause is quoted at length; the others only as far as they say something
             quote = best_quote(x.hit.clause, q.text, q.wanted, q.idf, SECONDARY_MIN_CHARS)[0]
-        citations.append(_citation(n, x.hit, quote, records.get(x.hit.clause.doc_id), today))
-        lines.append(_line(n, x.hit, quote, q.wanted))
-    return citations
+        quoted.append(Quoted(_citation(n, x.hit, quote, records.get(x.hit.clause.doc_id), today), x.hit.clause))
+    return quoted
 
 
 MARKER = re.compile(r"\[(\d+)\]")
 
 
 def check_grounded(answer: Answer) -> list[str]:
-    """Problems with an answer's grounding: quotes not in their clause, markers without a citation."""
+    """Problems with an answer's grounding: quotes not in their clause, markers without a citation,
+    citations the answer does not mark."""
     problems = []
     ns = {c.n for c in answer.citations}
     for c in answer.citations:
         if c.quote not in c.text:
             problems.append(f"quote of [{c.n}] is not in {c.clause_id}")
-    for m in MARKER.findall(answer.answer):
-        if int(m) not in ns:
-            problems.append(f"[{m}] has no citation")
+    shown = {int(m) for m in MARKER.findall(answer.answer)}
+    for m in sorted(shown - ns):
+        problems.append(f"[{m}] has no citation")
+    for n in sorted(ns - shown):
+        problems.append(f"citation [{n}] is not marked in the answer")
     return problems

@@ -174,8 +174,9 @@ def cmd_search(args) -> int:
 
 # -- the Assistant at a terminal: ask, chat, match -------------------------------------------------
 def format_answer(answer) -> str:
-    """An answer for a terminal: the text, then each citation's title, section and quote."""
-    out = [answer.answer]  # the validity notice is already its last line
+    """An answer for a terminal: the text as every edge shows it (the fact first, one line per document,
+    the short validity line last), then each citation's title, section and quote."""
+    out = [answer.answer]
     if answer.clarify:
         options = " / ".join(f"[{i}] {o}" for i, o in enumerate(answer.clarify["options"], 1))
         out.append(f"{answer.clarify['question']} {options}（输入地区名或序号）")

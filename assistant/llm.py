@@ -48,9 +48,11 @@ class Rewriter:
         import httpx
 
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        # the validity notice is the assistant's own sentence, carrying no marker: it is kept out of the
-        # rewrite (where it would be dropped as ungrounded) and put back as the last line
-        quoted = answer.answer.removesuffix(answer.notice).rstrip("\n") if answer.notice else answer.answer
+        # the validity line is the assistant's own words, not the documents': it is kept out of the
+        # rewrite (where it would be dropped or reworded) and put back as the last line
+        quoted, _, warning = answer.answer.rpartition("\n") if answer.notice else (answer.answer, "", "")
+        if answer.notice and not quoted:
+            quoted, warning = warning, ""
         body = {"model": self.model, "messages": [{"role": "user", "content": PROMPT.format(q=question, a=quoted)}], "temperature": 0}
         try:
             with httpx.Client(transport=self.transport, timeout=self.timeout) as client:
@@ -62,4 +64,4 @@ class Rewriter:
         text = keep_grounded(content or "", {c.n for c in answer.citations})
         if not text:
             return answer
-        return replace(answer, answer=text + (f"\n{answer.notice}" if answer.notice else ""))
+        return replace(answer, answer=text + (f"\n{warning}" if warning else ""))

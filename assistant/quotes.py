@@ -50,6 +50,10 @@ FIGURE_BONUS = 2.5
 DEPARTMENT_BONUS = 2.0
 PLACE_BONUS = 2.0
 CONDITION_BONUS = 1.5
+# A sentence of the document's form (addressees, preamble, closing, headline: see is_filler) loses as
+# much as one about another enterprise type, yet still wins when it alone holds the question's rarer
+# words ("…由哪个部门拟定": the preamble names who drafted the text).
+FILLER_PENALTY = TYPE_MISMATCH_PENALTY
 SHORT_SENTENCE_PENALTY = 1.0  # a scrap under 8 characters (a heading number, "具体如下：") says nothing
 _DEPARTMENT_CUE = re.compile(r"负责|责任单位|责任部门|牵头")
 _CONDITION_CUE = re.compile(r"条件|要求|标准|须|应当|对象|符合|以上|达到")
@@ -61,7 +65,7 @@ def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str]
     score = sum(w for t, w in q_weights.items() if t in s)
     if question and _type_mismatch(expand_aliases(normalize(question)), s):
         score -= TYPE_MISMATCH_PENALTY
-    if "amount" in wanted and AMOUNT_UNIT.search(normalize(sentence)):
+    if wanted & {"amount", "grant"} and AMOUNT_UNIT.search(normalize(sentence)):
         score += FIGURE_BONUS
     if "count" in wanted and _COUNT_UNIT.search(normalize(sentence)):
         score += FIGURE_BONUS
@@ -76,6 +80,121 @@ def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str]
     return score
 
 
+# -- what carries no content: the form of Chinese official documents and news pages ----------------
+# A 公文 opens with its addressees ("各县市区人民政府，市政府各部门：") and a preamble that says why and
+# announces the text ("为…，现将有关事项通知如下：", "…特制定本措施。"), and closes with "特此通知。"
+# and a list of attachments; a news page opens by repeating its headline and "记者从…获悉：". None of
+# these answers a question, yet they share the topic's words with it: a sentence that is nothing but
+# these is quoted only when nothing else says as much (FILLER_PENALTY), and the parts are cut from a quote's edges.
+# (_ADDRESSEE and _NEWS_LEAD are used with .match(text, pos): they hold at pos, so no ^.)
+_BODY = r"(?:政府|部门|单位|机构|委员会|管委会|指挥部|企业|公司|兵团|厅|局|委|办|银行|机关|学校|高校|医院|街道|乡镇|团体|组织|协会|商会|市民|居民|群众|同志|纳税人|缴费人)"
+_ADDRESSEE = re.compile(rf"[^。；;！？!?：:\n]{{0,150}}?{_BODY}[：:]")
+_NOT_ADDRESSEE = re.compile(r"要|应|须|做好|加强|落实|开展|实施|推进|予以|给予|对|按")
+# a news lead: "2月1日，记者从财政部获悉：", the dateline "新华社北京2月1日电（记者 申铖）" / "天山网讯（记者马蓓报道）"
+_NEWS_LEAD = re.compile(
+    r"(?:\d{1,2}月\d{1,2}日[，,、]?\s*)?[^，,。；;：:]{0,30}?(?:记者|笔者)[^，,。：:]{0,30}(?:获悉|了解到|得知)[：:，,]"
+    r"|(?:[^，,。；;：:\s]{0,24}(?:电|讯))?\s*[（(]\s*(?:记者|通讯员)[^）)]{0,30}[)）]"
+)
+_PREAMBLE = re.compile(
+    r"(?:如下(?:意见|措施|规定|若干措施|政策措施|工作措施)?|本(?:措施|办法|方案|意见|细则|规定|通知|若干措施|实施方案|实施细则|实施意见))[：:。]?$"
+    r"|印发给你们|请[^。；]{0,8}(?:认真)?(?:贯彻执行|贯彻落实|遵照执行|抓好落实)"
+)
+_PREAMBLE_VERB = re.compile(r"现将|现就|特|制定|提出|通知|印发|出台|研究")
+_CLOSING = re.compile(r"^(?:特此(?:通知|公告|通告|函告|批复)|此复)[。.]?$")
+_ATTACHMENTS = re.compile(r"^附件\s*\d*\s*[：:.．、]")
+# the signature: the issuing body alone, its date alone, or both
+_SIGNATURE = re.compile(r"^(?:[^\s，,。；;：:]{2,40}(?:政府|办公室|办公厅|委员会|小组|局|厅|部|委|中心))?\s*(?:\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日)?$")
+# scraps a scraped page leaves at the end of a text: a bare 附件 label, the source and editor lines, link labels
+_TRAILING_SCRAP = re.compile(r"(?:附件\s*\d*\s*[：:]?|来源\s*[：:]\s*\S{0,40}|[（(]?责任编辑\s*[：:]\s*\S{0,20}?[）)]?|【[^】\n]{0,8}】)\s*$")
+# what opens a clause's text without being its content: its own number (一、 （九） 4、 1．: the answer's
+# header shows the section), and the responsibility note of the item before it ("（责任单位：区金融办）
+# 8.对…": scraped text puts an item's trailing note at the start of the next)
+_NUMBER = re.compile(r"(?:第[一二三四五六七八九十百零〇\d]{1,6}[章条节]|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十\d]{1,3}[)）]|\d{1,3}(?:[.．、](?!\d)))\s*")
+_PREVIOUS_NOTE = re.compile(r"[（(]\s*(?:责任单位|牵头单位|责任部门|牵头部门)[^（）()]{0,80}[)）]\s*")
+HEADLINE_CONTAINMENT = 0.5  # a sentence whose character 5-grams lie this much in the title restates the headline
+NGRAM = 5
+
+
+def ngrams(text: str, n: int = NGRAM) -> set[str]:
+    """The character n-grams of a text, whitespace removed (the measure of near-identical statements)."""
+    s = re.sub(r"\s+", "", text)
+    return {s[i : i + n] for i in range(len(s) - n + 1)}
+
+
+def ngram_jaccard(a: str, b: str, n: int = NGRAM) -> float:
+    """Jaccard similarity of two texts' character n-grams; 0 when either is shorter than n."""
+    ga, gb = ngrams(a, n), ngrams(b, n)
+    return len(ga & gb) / len(ga | gb) if ga and gb else 0.0
+
+
+def _lead_end(text: str, start: int, end: int, title: str) -> int:
+    """Where a sentence's content starts: after a repeated headline, an addressee line, a news lead."""
+    pos = start
+    while pos < end and text[pos].isspace():
+        pos += 1
+    if title and text.startswith(title, pos):
+        pos += len(title)
+    for _ in range(2):  # the headline, then the addressees or the reporter's lead (either order once)
+        while pos < end and text[pos].isspace():
+            pos += 1
+        m = _ADDRESSEE.match(text, pos, end)
+        if m and "各" in m.group(0) and not _NOT_ADDRESSEE.search(m.group(0)):
+            pos = m.end()
+            continue
+        m = _NEWS_LEAD.match(text, pos, end)
+        if m:
+            pos = m.end()
+    for pattern in (_PREVIOUS_NOTE, _NUMBER):
+        m = pattern.match(text, pos, end)
+        if m and m.end() < end:
+            pos = m.end()
+    return pos
+
+
+def _content_end(text: str, start: int, end: int) -> int:
+    """Where a sentence's content ends: before trailing whitespace and page scraps (附件：, 来源：…)."""
+    while end > start:
+        part = text[start:end].rstrip()
+        m = _TRAILING_SCRAP.search(part)
+        if m and m.start() < len(part):
+            end = start + m.start()
+            continue
+        return start + len(part)
+    return start
+
+
+def is_filler(sentence: str, title: str = "") -> bool:
+    """True for a sentence that carries no content: a preamble announcing the text, a closing formula,
+    a list of attachments, or a repetition of the headline."""
+    s = normalize(sentence)
+    if not s or _CLOSING.match(s) or _ATTACHMENTS.match(s) or _SIGNATURE.match(s):
+        return True
+    if _PREAMBLE.search(s) and _PREAMBLE_VERB.search(s):
+        return True
+    grams = ngrams(s)
+    return bool(title and grams and len(grams & ngrams(normalize(title))) / len(grams) >= HEADLINE_CONTAINMENT)
+
+
+def _sentence_spans(text: str, title: str) -> list[tuple[int, int, bool]]:
+    """(start, end, filler) of each sentence of a text, split as split_sentences does (at 。；！？ and line
+    breaks), its edges trimmed of what carries no content."""
+    spans, pos = [], 0
+    for s in split_sentences(text):
+        if not s.strip():
+            continue
+        start = text.index(s, pos)
+        pos = end = start + len(s)
+        cs = _lead_end(text, start, end, title)
+        ce = _content_end(text, cs, end)
+        spans.append((cs, ce, ce <= cs or is_filler(text[cs:ce], title)))
+    return spans
+
+
+def tidy_quote(quote: str) -> str:
+    """A quote as an answer shows it: scraped whitespace runs (and line breaks) as one space."""
+    return re.sub(r"\s{2,}|\n", " ", quote).strip()
+
+
 def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | None = None,
                min_chars: int | None = None) -> tuple[str, float]:
     """The sentence (or adjacent sentences) of a clause that best answers the question; always a substring."""
@@ -87,30 +206,36 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
     # The clause's score stays the full one: it ranks the clause against the others.
     title = match_form(clause.doc_title)
     choosing = {t: w * (TITLE_WORD_WEIGHT if t in title else 1.0) for t, w in q_tokens.items()}
-    sentences = [s for s in split_sentences(text) if s.strip()]
-    if not sentences:
+    spans = _sentence_spans(text, clause.doc_title)
+    if not spans:
         return text.strip(), 0.0
-    scored = [(_sentence_score(s, choosing, wanted, clause, question), i) for i, s in enumerate(sentences)]
+    said = [text[cs:ce] for cs, ce, _ in spans]
+    scored = [(_sentence_score(said[k], choosing, wanted, clause, question) - (FILLER_PENALTY if spans[k][2] else 0.0), k)
+              for k in range(len(spans))]
     _, i = max(scored, key=lambda x: (x[0], -x[1]))
-    score = _sentence_score(sentences[i], q_tokens, wanted, clause, question)
-    quote = sentences[i].strip()
+    score = _sentence_score(said[i], q_tokens, wanted, clause, question)
+    start, end = spans[i][0], spans[i][1]
+
+    def joins(j: int) -> bool:
+        # the next sentence continues the quote when it follows on the same line and says something
+        return j < len(spans) and not spans[j][2] and "\n" not in text[end : spans[j][0]]
+
     # A heading line ("（五）支持企业股改上市。"), a lead-in ("具体标准如下："), or a sentence that only
     # restates the question (news and Q&A texts: "问：外地人可否进上海看病就医？") says nothing by
     # itself: the answer follows, so the quote runs on until it has said something.
     j = i
-    while j + 1 < len(sentences) and (len(normalize(quote)) < min_chars or quote.endswith(("：", ":", "？", "?"))):
-        joined = "".join(sentences[i : j + 2]).strip()
-        if joined not in text or len(joined) > QUOTE_MAX_CHARS:
+    while joins(j + 1) and (len(normalize(text[start:end])) < min_chars or text[start:end].endswith(("：", ":", "？", "?"))):
+        if spans[j + 1][1] - start > QUOTE_MAX_CHARS:
             break
         j += 1
-        quote = joined
-        score = max(score, _sentence_score(joined, q_tokens, wanted, clause, question))
+        end = spans[j][1]
+        score = max(score, _sentence_score(text[start:end], q_tokens, wanted, clause, question))
     # Amount asked but the best sentence has none: a following sentence may carry it.
-    if "amount" in wanted and not AMOUNT_UNIT.search(normalize(quote)) and i + 1 < len(sentences):
-        nxt = sentences[i + 1]
-        joined = (sentences[i] + nxt).strip()
-        if AMOUNT_UNIT.search(normalize(nxt)) and joined in text and len(joined) < QUOTE_MAX_CHARS:
-            quote = joined
+    if wanted & {"amount", "grant"} and j == i and not AMOUNT_UNIT.search(normalize(text[start:end])) and joins(i + 1):
+        nxt = spans[i + 1]
+        if AMOUNT_UNIT.search(normalize(text[nxt[0] : nxt[1]])) and nxt[1] - start < QUOTE_MAX_CHARS:
+            end = nxt[1]
+    quote = text[start:end]
     assert quote in text
     return quote, score
 

@@ -98,7 +98,8 @@ def test_amount_sentence_is_quoted_exactly_with_marker():
     a = compose("蓟州区对首次获批的国家高新技术企业奖励多少？", [hit(JZ)], regions=REGIONS, thresholds=NO_COSINE)
     assert not a.refused
     assert "30—50万元" in a.answer
-    assert a.answer.startswith("《2018年蓟州区新一轮中小企业创新转型行动计划》（天津市蓟州区）三、（一）：")
+    # the fact first (the amount, not the 50% rate of its advance), then one source line; the title names 蓟州
+    assert a.answer.startswith("30—50万元 [1]\n《2018年蓟州区新一轮中小企业创新转型行动计划》三、（一）：对首次获批")
     assert a.citations[0].quote in JZ.text and a.citations[0].text == JZ.text
     assert "[1]" in a.answer and not check_grounded(a)
 
@@ -107,8 +108,9 @@ def test_per_region_lines_and_missing_figure_said_plainly():
     a = compose("各区对首次获批的国家高新技术企业奖励多少？", [hit(JZ, 0.04), hit(BD, 0.03)], regions=REGIONS, thresholds=NO_COSINE)
     lines = a.answer.splitlines()
     assert len(lines) == 2 and len(a.citations) == 2
-    assert any("（天津市蓟州区）" in l and "30—50万元" in l for l in lines)
-    assert any("（天津市宝坻区）" in l and "未规定金额" in l for l in lines)
+    # one line per region, each under its document's title (which names the region), no fact line
+    assert any(l.startswith("《2018年蓟州区") and "30—50万元" in l for l in lines)
+    assert any(l.startswith("《宝坻区") and "未规定金额" in l for l in lines)
     assert not check_grounded(a)
 
 

@@ -184,7 +184,7 @@ def test_widget_clarify_option_asks_again_in_that_region(server, page):
     # both cited plans have ended (judged today): the warning is shown once, set apart from the quotes
     notice = done.last.locator(".pa-notice").inner_text()
     assert notice.startswith("提示：") and "期限均已届满" in notice
-    assert "提示：" not in done.last.locator(".pa-answer").inner_text()
+    assert "提示：" not in done.last.locator(".pa-answer").inner_text() and "⚠" not in done.last.locator(".pa-answer").inner_text()
     page.screenshot(path=str(ARTIFACTS / "widget-clarify.png"))
     options.nth(1).click()
     _wait_answers(page, 2)
@@ -210,6 +210,31 @@ def test_widget_match_tab_lists_the_granting_clauses(server, page):
     assert {"jizhou-2018#三.(一)", "jizhou-2018#三.(五).2"} <= set(ids[:2])
     assert "30—50万元" in page.locator("#policy-assistant-widget .pa-m-results").inner_text()
     page.screenshot(path=str(ARTIFACTS / "widget-match.png"))
+
+
+@pytest.mark.parametrize("viewport,name", [((1280, 860), "desktop"), ((390, 844), "phone")])
+def test_widget_shows_the_fact_first_and_one_header_per_document(server, page, viewport, name):
+    # issue 22: the typed value the question asks for opens the answer, set large; each cited document's
+    # title heads one line; the short validity line is replaced by the notice under the answer
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    page.goto(f"{server}/")
+    page.locator("#policy-assistant-widget .pa-launcher").click()
+    page.locator("#policy-assistant-widget .pa-panel").wait_for(state="visible")
+    page.locator("#policy-assistant-widget .pa-input").fill("蓟州区对首次获批的国家高新技术企业奖励多少？")
+    page.locator("#policy-assistant-widget .pa-send").click()
+    answer = page.locator('#policy-assistant-widget .pa-msg.pa-bot[data-state="done"]').last
+    answer.wait_for()
+    fact = answer.locator(".pa-answer .pa-fact")
+    assert fact.is_visible() and fact.inner_text().startswith("30—50万元")
+    assert fact.locator("button.cite").count() >= 1
+    size = fact.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    body = answer.locator(".pa-answer").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert size > body  # the fact line stands out from the quoted text
+    text = answer.locator(".pa-answer").inner_text()
+    titles = [line[: line.index("》") + 1] for line in text.splitlines() if line.startswith("《")]
+    assert titles and len(titles) == len(set(titles)), text
+    assert "⚠" not in text and "提示：" not in text
+    page.screenshot(path=str(ARTIFACTS / f"widget-fact-{name}.png"))
 
 
 def _open_match_tab(page, server):

@@ -12,6 +12,7 @@ import unicodedata
 from collections import defaultdict
 from typing import Hashable, Iterable, Sequence
 
+from assistant.quotes import ngram_jaccard
 from assistant.text import compact
 
 KS = (1, 3, 5, 10)
@@ -197,3 +198,76 @@ def by_tag(rows: Sequence[dict], field: str) -> dict[str, float | None]:
             groups[tag].append(row.get(field))
     return {tag: mean(vals) for tag, vals in sorted(groups.items())}
 
+
+
+# -- answer form (issue 22: an answer reads like an answer) ------------------------------------------
+# A source header as answers write it: 《title》, the region in （）, the section marker, then "：".
+_HEADER = re.compile(r"《[^》\n]{1,200}》(?:（[^）\n]{1,40}）)?(?:等\d+份文件)?[^：\n《》\[\]]{0,24}：")
+_MARKERS = re.compile(r"(?:\s*\[\d+\])+")
+_LABEL = re.compile(r"^\s*[\d一二三四五六七八九十百（）()、.．第章条节]{1,16}：")  # a further section of a document's line
+_WHITESPACE_RUN = re.compile(r"\s{3,}")
+# an attachment list's label with nothing after it, at the end of a quoted statement
+_DANGLING_ATTACHMENT = re.compile(r"附件\s*\d*\s*[：:]?\s*$")
+_VALIDITY_LINE = re.compile(r"^(?:提示：|⚠)")
+NEAR_IDENTICAL_JACCARD = 0.5  # the issue's measure: two statements sharing half their character 5-grams
+
+
+def answer_headers(answer: str) -> list[str]:
+    """The 《title》（region）section： headers an answer's lines carry, in order."""
+    return [m.group(0) for line in answer.splitlines() for m in _HEADER.finditer(line)]
+
+
+def answer_statements(answer: str) -> list[str]:
+    """The quoted statements of an answer: each run of text that ends in [n] markers, its header removed."""
+    out = []
+    for line in answer.splitlines():
+        if _VALIDITY_LINE.match(line):
+            continue
+        pos = 0
+        for m in _MARKERS.finditer(line):
+            text = _LABEL.sub("", _HEADER.sub("", line[pos : m.start()])).strip(" ；;，,")
+            if text:
+                out.append(text)
+            pos = m.end()
+    return out
+
+
+def repeats_statement(answer: str, threshold: float = NEAR_IDENTICAL_JACCARD) -> bool:
+    """Whether two of an answer's statements are near-identical (5-gram Jaccard ≥ threshold)."""
+    st = answer_statements(answer)
+    return any(ngram_jaccard(st[i], st[j]) >= threshold for i in range(len(st)) for j in range(i + 1, len(st)))
+
+
+def repeats_header(answer: str) -> bool:
+    """Whether one document's 《title》 heads more than one statement of an answer."""
+    titles = [h[: h.index("》") + 1] for h in answer_headers(answer)]
+    return len(titles) != len(set(titles))
+
+
+def has_scraps(answer: str) -> bool:
+    """Whether an answer carries scraped whitespace runs (3 or more) or a statement ending in a bare 附件：."""
+    if _WHITESPACE_RUN.search(answer):
+        return True
+    return any(_DANGLING_ATTACHMENT.search(s) for s in answer_statements(answer))
+
+
+def answer_form(answers: Sequence[str], asks_amount: Sequence[bool]) -> dict:
+    """The issue-22 table over answered (not refused) answers: length (upper median, p90), header chars in the
+    median answer, and how many repeat a header, quote near-identical statements, carry （未规定金额） without
+    being asked an amount, carry scraps, or end in a validity line."""
+    n = len(answers)
+    lengths = sorted(range(n), key=lambda i: len(answers[i]))
+    median = answers[lengths[n // 2]] if n else ""
+    return {
+        "answers": n,
+        "chars_p50": upper_median([len(a) for a in answers]),
+        "chars_p90": percentile([len(a) for a in answers], 90),
+        "header_chars_in_median": sum(len(h) for h in answer_headers(median)),
+        "header_chars_mean": mean([sum(len(h) for h in answer_headers(a)) for a in answers]),
+        "repeat_header": sum(repeats_header(a) for a in answers),
+        "near_identical": sum(repeats_statement(a) for a in answers),
+        "unasked_no_amount": sum("（未规定金额）" in a and not amt for a, amt in zip(answers, asks_amount)),
+        "scraps": sum(has_scraps(a) for a in answers),
+        "validity_line": sum(bool(a.splitlines()) and bool(_VALIDITY_LINE.match(a.splitlines()[-1])) for a in answers),
+        "validity_line_chars_mean": mean([len(a.splitlines()[-1]) for a in answers if a.splitlines() and _VALIDITY_LINE.match(a.splitlines()[-1])]),
+    }

@@ -283,6 +283,8 @@ button{cursor:pointer}
 .pa-option{margin:0 6px 6px 0;padding:5px 12px;border:1px solid #93c5fd;border-radius:999px;background:#eff6ff;color:#1d4ed8;font-size:12.5px;cursor:pointer}
 .pa-option:hover{background:#dbeafe}
 .pa-option:disabled{opacity:.5;cursor:default}
+.pa-fact{margin:0 0 6px;padding:0 0 6px;border-bottom:1px solid #e3e8f2;font-size:16px;font-weight:600;color:#0f172a;white-space:normal}
+.pa-fact p{margin:0 0 2px}
 .pa-notice{margin:6px 2px 0;padding:6px 10px;border-left:3px solid #f59e0b;background:#fffbeb;color:#78350f;font-size:12.5px;line-height:1.5}
 .pa-error .pa-bubble{background:#fef2f2;border-color:#fecaca;color:#991b1b}
 .pa-rq{font-size:12px;color:#8a94a6;margin:0 0 4px 2px;line-height:1.4}
@@ -689,6 +691,31 @@ button{cursor:pointer}
     return frag;
   }
 
+  /** The answer text without its last line when that line is the validity warning (short ⚠ line or the notice). */
+  function withoutValidityLine(text, notice) {
+    const lines = text.replace(/\n+$/, '').split('\n');
+    const last = lines[lines.length - 1] || '';
+    if (last === notice || last.startsWith('⚠')) lines.pop();
+    return lines.join('\n').replace(/\n+$/, '');
+  }
+
+  /** The answer's lines: the fact lines it opens with (before the first 《source》 line) set large, then the
+   *  sources. A text of another form (a curated answer, a refusal) is shown as it is. */
+  function answerBody(text, citations, factFirst) {
+    const lines = String(text || '').split('\n');
+    let k = 0;
+    if (factFirst && citations && citations.length) {
+      while (k < lines.length - 1 && lines[k] && !lines[k].startsWith('《')) k++;
+      if (!String(lines[k] || '').startsWith('《')) k = 0;
+    }
+    const frag = document.createDocumentFragment();
+    if (k > 0) {
+      frag.appendChild(h('div', { class: 'pa-fact' }, ...lines.slice(0, k).map((l) => h('p', null, answerNodes(l, citations)))));
+    }
+    frag.appendChild(answerNodes(lines.slice(k).join('\n'), citations));
+    return frag;
+  }
+
   function clauseList(items, withN, withQuote) {
     return h('ol', null, items.map((c, i) => {
       const b = h('button', { type: 'button', class: 'pa-src', 'data-n': withN ? c.n : null, 'aria-expanded': 'false' },
@@ -740,11 +767,12 @@ button{cursor:pointer}
     const kids = [];
     if (rq && rq !== String(item.q || '').trim()) kids.push(h('p', { class: 'pa-rq' }, '已检索：' + rq));
     if (r.source === 'curated') kids.push(h('p', { class: 'pa-rq pa-curated' }, '✔ 工作人员审定答复'));
-    // the validity notice is the answer's last line; it is shown set apart from the quoted text
+    // the answer ends in a short validity line (⚠ [1] 已过期…); the widget shows the full sentence (`notice`)
+    // set apart from the quoted text instead
     const notice = !r.refused && r.notice ? String(r.notice) : '';
     let text = String(r.answer || '');
-    if (notice && text.endsWith(notice)) text = text.slice(0, text.length - notice.length).replace(/\n+$/, '');
-    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerNodes(text, r.refused ? [] : r.citations)));
+    if (notice) text = withoutValidityLine(text, notice);
+    kids.push(h('div', { class: 'pa-bubble pa-answer' + (r.refused ? ' pa-refused' : '') }, answerBody(text, r.refused ? [] : r.citations, r.source !== 'curated')));
     // its markers open the cited document, as the answer's do (the title shows on hover)
     if (notice) kids.push(h('p', { class: 'pa-notice', role: 'note' }, answerNodes(notice, r.citations)));
     const clarify = r.clarify && Array.isArray(r.clarify.options) ? r.clarify : null;
