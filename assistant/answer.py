@@ -229,9 +229,12 @@ def compose(
     idf: dict[str, float] | None = None,
     pool: list[Hit] | None = None,
     today=None,
+    focus: str | None = None,
 ) -> Answer:
     """The grounded answer for a question from its retrieved hits (pure: no I/O). `thresholds` are
-    the model's calibrated ones (the Assistant passes them); DEFAULT when not given."""
+    the model's calibrated ones (the Assistant passes them); DEFAULT when not given. `focus` is a
+    follow-up's own words when the question was rewritten from the conversation: the clauses that
+    cover them lead."""
     t = thresholds or DEFAULT
     regions = list(regions or sorted({h.clause.region for h in hits}))
     if not hits:
@@ -247,6 +250,8 @@ def compose(
     if evidence.refuses(t):
         return refusal(_NOT_FOUND, hits, regions)
     best_cov, min_coverage = evidence.best_coverage, t.min_coverage
+    if focus:
+        usable = _focused(q, usable, focus)
     if (q.explicit or q.several) and len({x.hit.clause.region for x in usable}) > 1:
         chosen = _one_per_region(q, usable, best_cov, min_coverage)
     else:
@@ -363,6 +368,18 @@ def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_co
         if len(chosen) >= MAX_REGION_LINES:
             break
     return chosen
+
+
+def _focused(q: _Question, usable: list[_Scored], focus: str) -> list[_Scored]:
+    # A rewritten follow-up carries the earlier question's words as context, and they match the clause
+    # that answered it; what the user asks now is the follow-up's own words. Clauses are ordered by how
+    # much of those they cover, to tenths (a near difference leaves the order to the score), then by score.
+    def key(x: _Scored):
+        return (-round(coverage(focus, x.hit.clause.index_text(), q.region_words, q.idf), 1), -x.score)
+
+    ordered = sorted(usable, key=key)
+    # the lead is the retrieval's first too now (_closest_clauses keeps "rank 0" for the lead only)
+    return [x._replace(rank=i) for i, x in enumerate(ordered)]
 
 
 def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:

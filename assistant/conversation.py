@@ -105,6 +105,12 @@ def is_followup(message: str) -> bool:
     return bool(_FOLLOW_PREFIX.match(m)) or bool(re.search(r"呢[？?]?$", m)) or len(core) <= 8
 
 
+def own_words(message: str) -> str:
+    """What a follow-up itself asks about, without its framing ("那在主板上市呢？" → "在主板上市"): the
+    answer stage lets the clause that covers it lead, the earlier turn's words giving only context."""
+    return _FOLLOW_SUFFIX.sub("", _STRIP_PREFIX.sub("", normalize(message))).strip("，,。 ")
+
+
 def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = ()) -> str:
     """The standalone query for a message, given the earlier turns (Turn, dict or str; oldest first)
     and the corpus regions (so their short names count as places)."""
@@ -119,7 +125,7 @@ def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = 
     only_place = bool(bare) and sum(e - s for s, e in REGION.spans(bare)) == len(bare)
     if not prev or not (only_place or is_followup(msg) or (not REGION.search(msg) and REGION.search(prev))):
         return msg
-    core = _FOLLOW_SUFFIX.sub("", _STRIP_PREFIX.sub("", msg)).strip("，,。 ")
+    core = own_words(msg)
     if not core:
         return prev
     result = prev

@@ -12,7 +12,7 @@ import threading
 from dataclasses import replace
 
 from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions
-from assistant.conversation import SessionStore, resolve
+from assistant.conversation import SessionStore, own_words, resolve
 from assistant.schema import Answer, IndexSwappedError, QueryError
 from assistant.text import normalize
 
@@ -111,13 +111,14 @@ class Assistant:
             raise QueryError(f"message: too long ({len(message)} characters, at most {limit})")
         return message.strip()
 
-    def _answer(self, query: str, region: str | None, doc_id: str | None) -> Answer:
-        return self._retrying(lambda index, retriever: self._answer_with(index, retriever, query, region, doc_id))
+    def _answer(self, query: str, region: str | None, doc_id: str | None, focus: str | None = None) -> Answer:
+        return self._retrying(lambda index, retriever: self._answer_with(index, retriever, query, region, doc_id, focus))
 
-    def _answer_with(self, index, retriever, query: str, region: str | None, doc_id: str | None) -> Answer:
+    def _answer_with(self, index, retriever, query: str, region: str | None, doc_id: str | None,
+                     focus: str | None = None) -> Answer:
         hits, pool = self._hits(index, retriever, query, region, doc_id)
         answer = compose(query, hits, regions=regions_of(index), documents=index.documents, idf=index.idf(), pool=pool,
-                         today=self.today(), thresholds=self.thresholds)
+                         today=self.today(), thresholds=self.thresholds, focus=focus)
         if self._rewriter is not None and not answer.refused:
             answer = self._rewriter.rewrite(query, answer)
         return answer
@@ -191,7 +192,10 @@ class Assistant:
             history = self.sessions.history(session_id)  # UnknownSessionError for unknown/expired ids
         query = resolve(message, history, self.regions())
         # a curated answer is served to a standalone question only, never to a follow-up the conversation rewrote
-        served = self._curated(query) if query == normalize(message) else None
-        answer = replace(served or self._answer(query, None, None), rewritten_query=query, session_id=session_id)
+        standalone = query == normalize(message)
+        served = self._curated(query) if standalone else None
+        # a rewritten follow-up is answered with its own words leading ("园区升级呢？" after a 楼宇升级 question)
+        focus = None if standalone else own_words(message)
+        answer = replace(served or self._answer(query, None, None, focus), rewritten_query=query, session_id=session_id)
         turn = self.sessions.append(session_id, message, query, answer.to_dict())
         return replace(answer, turn=turn)

@@ -203,3 +203,18 @@ def test_terminal_format_prints_the_clarify_options_and_notice():
     a = Answer(answer="天津市蓟州区：30—50万元 [1]\n提示：……", notice="提示：……", clarify={"question": "您的企业注册在哪个地区？", "options": ["天津市蓟州区", "天津市宝坻区"]})
     out = format_answer(a)
     assert out.count("提示：……") == 1 and "您的企业注册在哪个地区？ [1] 天津市蓟州区 / [2] 天津市宝坻区" in out
+
+
+def test_a_follow_ups_own_words_lead_the_answer():
+    # "蓟州区楼宇升级由哪个部门负责？" then "园区升级呢？": the rewritten query still carries 楼宇升级,
+    # whose clause retrieval ranks first; the follow-up asks about 园区升级, so that clause leads.
+    building = clause("jz#二.(四).2", "天津市蓟州区", "二、主要路径 > （四）载体升级 > 2．楼宇升级",
+                      "2．楼宇升级。通过商业楼宇向商务楼宇转变，实现业态转型。（区商务委负责）")
+    park = clause("jz#二.(四).1", "天津市蓟州区", "二、主要路径 > （四）载体升级 > 1．园区升级",
+                  "1．园区升级。通过提升园区基础设施，实现工业园区转型发展。（区工信委负责）")
+    query = "蓟州区楼宇升级由哪个部门负责，园区升级?"
+    plain = compose(query, [hit(building), hit(park)], regions=REGIONS, thresholds=NO_COSINE)
+    assert plain.citations[0].clause_id == building.clause_id
+    focused = compose(query, [hit(building), hit(park)], regions=REGIONS, thresholds=NO_COSINE, focus="园区升级")
+    assert not focused.refused and focused.citations[0].clause_id == park.clause_id
+    assert "区工信委" in focused.answer and not check_grounded(focused)
