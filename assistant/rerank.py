@@ -14,7 +14,6 @@ the calibration. Scoring is one dot product per clause: numpy only, no model lib
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -239,12 +238,9 @@ class LinearRanker:
 @lru_cache(maxsize=1)
 def table() -> dict[str, dict]:
     """Every model's re-ranker record from data/reranker.json ({} when the file is absent)."""
-    from importlib import resources
+    from assistant.calibration import models_in
 
-    path = resources.files("assistant.data").joinpath(FILE)
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8")).get("models", {})
+    return models_in(FILE)
 
 
 def for_model(name: str) -> LinearRanker | None:

@@ -119,11 +119,11 @@ def test_the_page_and_the_file_are_written(tmp_path):
     examples = [rt.Example(f"q{i}", "seed", i % 2, rng.normal(size=(4, len(FEATURES))), np.array([True, False, False, False]), True)
                 for i in range(10)]
     mean, scale, coef = rt.train(examples, 1.0)
-    cv = {1.0: rt.cross_validate(examples, 1.0, 2)}
+    cv = {(20, 1.0): rt.cross_validate(examples, 1.0, 2)}
     record = {"features": list(FEATURES), "mean": list(mean), "scale": list(scale), "coef": list(coef), "depth": 20,
               "lambda": 1.0, "data": {"sets": ["a"], "hash": "0" * 16, "questions": 10}, "basis": "eval/reranker.md"}
     report = {"model": "m", "record": record, "cv": cv, "names": ["seed"],
-              "ablation": {g: rt._total(cv[1.0], ["seed"]) for g in rt.GROUPS}}
+              "ablation": {g: rt._total(cv[(20, 1.0)], ["seed"]) for g in rt.GROUPS}}
     rt.write(report, tmp_path / "reranker.md", tmp_path / "reranker.json")
     page = (tmp_path / "reranker.md").read_text(encoding="utf-8")
     assert "all (each fold held out)" in page and "heading path and title" in page

@@ -378,37 +378,50 @@ def write(report: dict, md_path: Path, json_path: Path) -> None:
     """The page and the model's entry in the calibration file (other models' entries kept)."""
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(markdown(report), encoding="utf-8")
+    record = {"values": report["chosen"], "basis": f"eval/{md_path.name}", "sets": [s["questions"] for s in report["sets"]]}
+    update_models_file(json_path, report["model"], record,
+                       "Chosen by `python -m assistant calibrate` (assistant/evaluate/calibrate.py); see eval/calibration.md.")
+
+
+def update_models_file(json_path: Path, model: str, record: dict, about: str, indent: int = 2) -> None:
+    """Write one model's record into a per-model data file, the other models' records kept."""
     data = json.loads(json_path.read_text(encoding="utf-8")) if json_path.exists() else {}
-    models = data.get("models", {})
-    models[report["model"]] = {"values": report["chosen"], "basis": f"eval/{md_path.name}",
-                               "sets": [s["questions"] for s in report["sets"]]}
-    data = {"about": "Chosen by `python -m assistant calibrate` (assistant/evaluate/calibrate.py); see eval/calibration.md.",
-            "models": dict(sorted(models.items()))}
-    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    models = {**data.get("models", {}), model: record}
+    data = {"about": about, "models": dict(sorted(models.items()))}
+    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
 
 
-def cli(name: str, argv: list[str]) -> int:
-    """`calibrate [--seed-corpus --seed-questions --outside-corpus --outside-questions --folds --out --table]`."""
-    from assistant.config import Settings
-    from assistant.schema import AssistantError
-
-    parser = argparse.ArgumentParser(prog=f"python -m assistant {name}", description=__doc__.split("\n\n")[0])
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments naming both sets, the folds and the index cache (calibrate and train-reranker)."""
     parser.add_argument("--seed-corpus", type=Path, default=Path(SEED[0]))
     parser.add_argument("--seed-questions", type=Path, default=Path(SEED[1]))
     parser.add_argument("--outside-corpus", type=Path, default=Path(OUTSIDE[0]))
     parser.add_argument("--outside-questions", type=Path, default=Path(OUTSIDE[1]))
     parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--index-cache", type=Path, default=None)
+
+
+def sets_of(args) -> list[tuple[Path, Path]]:
+    """The two sets the arguments name; AssistantError when a file is missing (both sets are needed)."""
+    from assistant.schema import AssistantError
+
+    for path in (args.seed_questions, args.outside_corpus, args.outside_questions):
+        if not path.exists():
+            raise AssistantError(f"{path} does not exist (both sets are needed)")
+    return [(args.seed_corpus, args.seed_questions), (args.outside_corpus, args.outside_questions)]
+
+
+def cli(name: str, argv: list[str]) -> int:
+    """`calibrate [--seed-corpus --seed-questions --outside-corpus --outside-questions --folds --out --table]`."""
+    from assistant.config import Settings
+
+    parser = argparse.ArgumentParser(prog=f"python -m assistant {name}", description=__doc__.split("\n\n")[0])
+    add_set_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("eval/calibration.md"))
     parser.add_argument("--table", type=Path, default=Path(__file__).parent.parent / "data" / FILE,
                         help="the calibration file the values are written to (default: the package's)")
-    parser.add_argument("--index-cache", type=Path, default=None)
     args = parser.parse_args(argv)
-    for path in (args.seed_questions, args.outside_corpus, args.outside_questions):
-        if not path.exists():
-            raise AssistantError(f"{path} does not exist (calibration needs both sets)")
-    settings = Settings()
-    report = run(settings, [(args.seed_corpus, args.seed_questions), (args.outside_corpus, args.outside_questions)],
-                 args.folds, args.index_cache)
+    report = run(Settings(), sets_of(args), args.folds, args.index_cache)
     write(report, args.out, args.table)
     print(markdown(report))
     print(f"wrote {args.out} and {args.table}", file=sys.stderr)

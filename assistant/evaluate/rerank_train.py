@@ -5,8 +5,8 @@ calibrated fusion weight, no re-rank); the head of its fused list gets the re-ra
 clause there is labelled by whether it holds the item's gold quote or gold span (the rules of
 `assistant eval`). The model is a pairwise logistic regression without intercept (a gold clause
 against each other clause of the same head, each question weighing the same), L2-regularised,
-solved by Newton's method in numpy: deterministic, no model library. The regularisation strength is
-chosen by 5-fold cross-validation over both sets together with the folds of `calibrate` (a hash of the
+solved by Newton's method in numpy: deterministic, no model library. The regularisation strength and
+the depth of the head are chosen by 5-fold cross-validation over both sets together with the folds of `calibrate` (a hash of the
 item id), and the page gives, for every fold, held-out hit@1 per set of the model trained on the
 other folds beside the coverage re-rank it replaces. The model trained on every item goes to
 data/reranker.json under the embedder's name, with the hash of the data it was trained on; the page
@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from assistant.evaluate.calibrate import FOLDS, OUTSIDE, SEED, fold_of, load_set
+from assistant.evaluate.calibrate import FOLDS, add_set_arguments, fold_of, load_set, sets_of, update_models_file
 
-# L2 strengths tried (per question-weighted pair loss on standardised features); the first of equals wins
+# L2 strengths tried (per question-weighted pair loss on standardised features), and how deep into the fused
+# list the model reorders (a deeper head holds more gold clauses, and more clauses to mistake for them);
+# both chosen by the cross-validated objective, ties to the shallower head, then the weaker penalty
 LAMBDAS = (0.01, 0.1, 1.0, 10.0)
+DEPTHS = (20, 30, 50, 70)
 NEWTON_STEPS = 30  # the loss is convex and smooth: damped Newton converges in well under this many steps
 # the ablation on the page: each group of features left out in turn (trained and held out the same way)
 GROUPS = {
@@ -190,9 +192,10 @@ def data_hash(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def run(settings, sets, folds: int = FOLDS, depth: int | None = None, cache_root: Path | None = None,
+def run(settings, sets, folds: int = FOLDS, depths: tuple[int, ...] = DEPTHS, cache_root: Path | None = None,
         progress: bool = True) -> dict:
-    """Examples of both sets, the CV over LAMBDAS, the model on every item; returns the record and page data."""
+    """Examples of both sets at every depth, the CV over depths and LAMBDAS, the ablation at the chosen
+    point, the model on every item; returns the record and the page's data."""
     from tqdm import tqdm
 
     from assistant.embed import embedder_for
@@ -200,9 +203,8 @@ def run(settings, sets, folds: int = FOLDS, depth: int | None = None, cache_root
     from assistant.evaluate.sources import DEFAULT_CACHE
     from assistant.rerank import FEATURES
 
-    depth = depth or settings.rerank_depth
     embedder = CachedEmbedder(embedder_for(settings))
-    examples: list[Example] = []
+    by_depth: dict[int, list[Example]] = {d: [] for d in depths}
     names = []
     for corpus, questions in tqdm(sets, desc="sets", disable=not progress, file=sys.stderr):
         index, items = load_set(corpus, questions, settings, embedder, Path(cache_root or DEFAULT_CACHE))
@@ -210,9 +212,11 @@ def run(settings, sets, folds: int = FOLDS, depth: int | None = None, cache_root
             it.fold = fold_of(it.id, folds)
         name = "seed" if corpus is None or Path(corpus).name == "corpus" else Path(questions).parent.name
         names.append(name)
-        examples += examples_of(index, items, embedder, settings, name, depth)
-    cv = {lam: cross_validate(examples, lam, folds) for lam in LAMBDAS}
-    lam = max(LAMBDAS, key=lambda v: (round(held_out_mean(cv[v], names), 9), -LAMBDAS.index(v)))
+        for d in depths:
+            by_depth[d] += examples_of(index, items, embedder, settings, name, d)
+    cv = {(d, lam): cross_validate(by_depth[d], lam, folds) for d in depths for lam in LAMBDAS}
+    depth, lam = max(cv, key=lambda k: (round(held_out_mean(cv[k], names), 9), -depths.index(k[0]), -LAMBDAS.index(k[1])))
+    examples = by_depth[depth]
     ablation = {group: _total(cross_validate(without(examples, fs), lam, folds), names) for group, fs in GROUPS.items()}
     mean, scale, coef = train(examples, lam)
     record = {
@@ -246,20 +250,20 @@ def markdown(report: dict) -> str:
              "## Held-out hit@1 per fold (model trained on the other folds) vs the coverage re-rank", "",
              "| fold | " + " | ".join(f"{n} items | {n} coverage | {n} learned | {n} gain" for n in names) + " |",
              "|---|" + "---|" * (4 * len(names))]
-    rows = report["cv"][rec["lambda"]]
+    rows = report["cv"][(rec["depth"], rec["lambda"])]
     for r in rows + [_total(rows, names)]:
         cells = []
         for n in names:
             s = r[n]
             cells += [str(s["items"]), f"{s['coverage']:.3f}", f"{s['learned']:.3f}", f"{s['learned'] - s['coverage']:+.3f}"]
         lines.append(f"| {r['fold']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Every λ (held-out hit@1 over all folds)", "", "| λ | " + " | ".join(names) + " | objective |",
-              "|---|" + "---|" * (len(names) + 1)]
-    for lam, rows in report["cv"].items():
+    lines += ["", "## Every depth and λ (held-out hit@1 over all folds)", "",
+              "| depth | λ | " + " | ".join(names) + " | objective |", "|---|---|" + "---|" * (len(names) + 1)]
+    for (depth, lam), rows in report["cv"].items():
         t = _total(rows, names)
-        lines.append(f"| {lam} | " + " | ".join(f"{t[n]['learned']:.3f}" for n in names)
+        lines.append(f"| {depth} | {lam} | " + " | ".join(f"{t[n]['learned']:.3f}" for n in names)
                      + f" | {held_out_mean(rows, names):.3f} |")
-    full = _total(report["cv"][rec["lambda"]], names)
+    full = _total(report["cv"][(rec["depth"], rec["lambda"])], names)
     lines += ["", "## Ablation: each group of features left out (held-out hit@1 over all folds, change against all features)", "",
               "| left out | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
               "| nothing (all features) | " + " | ".join(f"{full[n]['learned']:.3f}" for n in names) + " |"]
@@ -285,36 +289,24 @@ def write(report: dict, md_path: Path, json_path: Path) -> None:
     """The page and the model's entry in the re-ranker file (other models' entries kept)."""
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(markdown(report), encoding="utf-8")
-    data = json.loads(json_path.read_text(encoding="utf-8")) if json_path.exists() else {}
-    models = data.get("models", {})
-    models[report["model"]] = report["record"]
-    data = {"about": "Trained by `python -m assistant train-reranker` (assistant/evaluate/rerank_train.py); see eval/reranker.md.",
-            "models": dict(sorted(models.items()))}
-    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    update_models_file(json_path, report["model"], report["record"],
+                       "Trained by `python -m assistant train-reranker` (assistant/evaluate/rerank_train.py); see eval/reranker.md.",
+                       indent=1)
 
 
 def cli(name: str, argv: list[str]) -> int:
-    """`train-reranker [--seed-corpus --seed-questions --outside-corpus --outside-questions --folds --depth --out --table]`."""
+    """`train-reranker [--seed-corpus --seed-questions --outside-corpus --outside-questions --folds --depths --out --table]`."""
     from assistant.config import Settings
     from assistant.rerank import FILE
-    from assistant.schema import AssistantError
 
     parser = argparse.ArgumentParser(prog=f"python -m assistant {name}", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed-corpus", type=Path, default=Path(SEED[0]))
-    parser.add_argument("--seed-questions", type=Path, default=Path(SEED[1]))
-    parser.add_argument("--outside-corpus", type=Path, default=Path(OUTSIDE[0]))
-    parser.add_argument("--outside-questions", type=Path, default=Path(OUTSIDE[1]))
-    parser.add_argument("--folds", type=int, default=FOLDS)
-    parser.add_argument("--depth", type=int, default=None, help="head depth re-ranked (default: ASSISTANT_RERANK_DEPTH)")
+    add_set_arguments(parser)
+    parser.add_argument("--depths", type=int, nargs="+", default=list(DEPTHS), help="head depths tried (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("eval/reranker.md"))
-    parser.add_argument("--table", type=Path, default=Path(__file__).parent.parent / "data" / FILE)
-    parser.add_argument("--index-cache", type=Path, default=None)
+    parser.add_argument("--table", type=Path, default=Path(__file__).parent.parent / "data" / FILE,
+                        help="the re-ranker file the model is written to (default: the package's)")
     args = parser.parse_args(argv)
-    for path in (args.seed_questions, args.outside_corpus, args.outside_questions):
-        if not path.exists():
-            raise AssistantError(f"{path} does not exist (training needs both sets)")
-    report = run(Settings(), [(args.seed_corpus, args.seed_questions), (args.outside_corpus, args.outside_questions)],
-                 args.folds, args.depth, args.index_cache)
+    report = run(Settings(), sets_of(args), args.folds, tuple(args.depths), args.index_cache)
     write(report, args.out, args.table)
     print(markdown(report))
     print(f"wrote {args.out} and {args.table}", file=sys.stderr)
