@@ -48,15 +48,21 @@ ANSWER_FIELDS = ("min_coverage", "weak_coverage", "min_dense", "min_quote_covera
 RANKING_FIELDS = ("dense_weight", "rerank_clause", "rerank_sentence")
 
 
-@lru_cache(maxsize=1)
-def table() -> dict[str, dict]:
-    """Every model's calibration record from data/calibration.json ({} when the file is absent)."""
+def models_in(name: str) -> dict[str, dict]:
+    """The per-model records of a JSON data file ({"models": {embedder name: record}}), {} when absent:
+    the calibration here and the learned re-ranker (rerank.py) are both kept per embedding model."""
     from importlib import resources
 
-    path = resources.files("assistant.data").joinpath(FILE)
+    path = resources.files("assistant.data").joinpath(name)
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8")).get("models", {})
+
+
+@lru_cache(maxsize=1)
+def table() -> dict[str, dict]:
+    """Every model's calibration record from data/calibration.json ({} when the file is absent)."""
+    return models_in(FILE)
 
 
 def for_model(name: str) -> tuple[Thresholds, bool]:

@@ -369,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("mcp", "assistant.api.mcp", "MCP server over stdio (for agents; HTTP is served at /mcp)"),
         ("eval", "assistant.evaluate", "evaluate on a test set"),
         ("calibrate", "assistant.evaluate.calibrate", "choose answer thresholds and ranking weights on both test sets"),
+        ("train-reranker", "assistant.evaluate.rerank_train", "train the learned re-ranker on both test sets (cross-validated)"),
         ("bench", "assistant.bench", "speed and scale benchmarks"),
     ):
         # The command parses its own arguments, `--help` included: this parser only routes to it

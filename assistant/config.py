@@ -58,7 +58,13 @@ class Settings(BaseSettings):
     rerank_clause: float | None = None
     rerank_sentence: float | None = None
     max_k: int = 100
-    rerank_depth: int = 20  # how much of the fused list the re-rank reorders
+    rerank_depth: int = 20  # how much of the fused list the coverage re-rank reorders
+    # The learned re-ranker of the embedding model (assistant/data/reranker.json, `python -m assistant
+    # train-reranker`) orders the fused head when there is one; false: the coverage re-rank above.
+    learned_rerank: bool = True
+    # Questions in colloquial wording get the policy terms it means added before searching
+    # (assistant/data/colloquial.tsv, text.expand_query); false: the question as typed.
+    expand_query: bool = True
 
     # answers
     today: str = ""  # ISO date validity is judged against; empty = the real today (tests set it)

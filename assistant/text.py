@@ -77,6 +77,45 @@ def expand_aliases(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1)
+def colloquial() -> tuple[tuple[str, str], ...]:
+    """(colloquial wording, the policy terms it means), longest wording first (data/colloquial.tsv)."""
+    raw = resources.files("assistant.data").joinpath("colloquial.tsv").read_text(encoding="utf-8")
+    pairs = []
+    for line in raw.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        phrase, _, terms = line.partition("\t")
+        pairs.append((phrase.strip(), terms.strip()))
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+def expand_query(query: str) -> str:
+    """The question with the policy terms its colloquial wording means appended (补几块钱 → 补贴 金额):
+    the clause says 补贴金额 where the enterprise says 补几块钱. A term the question already holds is
+    not added again; a wording inside one longer word does not count (小企业 in 中小企业), nor one
+    inside a longer wording that matched."""
+    text = normalize(query)
+    if not any(phrase in text for phrase, _ in colloquial()):
+        return query
+    words = [(start, end) for _, start, end in _tokenizer().tokenize(text) if end - start > 1]
+
+    def inside_word(i: int, j: int) -> bool:
+        return any(s <= i and j <= e and e - s > j - i for s, e in words)
+
+    taken: list[tuple[int, int]] = []
+    added: list[str] = []
+    for phrase, terms in colloquial():
+        i = text.find(phrase)
+        while i >= 0 and (inside_word(i, i + len(phrase)) or any(s <= i < e for s, e in taken)):
+            i = text.find(phrase, i + 1)
+        if i < 0:
+            continue
+        taken.append((i, i + len(phrase)))
+        added += [t for t in terms.split() if t not in text and t not in added]
+    return f"{query} {' '.join(added)}" if added else query
+
+
 _jieba = None
 _jieba_lock = threading.Lock()
 

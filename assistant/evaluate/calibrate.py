@@ -3,7 +3,10 @@ outside dev set together, with cross-validation, and write what was chosen and w
 
 `python -m assistant calibrate` (assistant/evaluate/calibrate.py) runs two grids over both sets:
 1. ranking (dense weight, clause and sentence re-rank weights): the objective is hit@1 (a gold clause
-   or span ranked first), averaged over the two sets;
+   or span ranked first), averaged over the two sets. The grid measures the coverage re-rank (the
+   fallback when no learned re-ranker is trained for the model); the learned re-ranker, trained by
+   `train-reranker` on the fusion chosen here, is measured beside it (its held-out figures are on
+   eval/reranker.md) and is what the answer grid runs over;
 2. answering (min coverage, weak coverage, min cosine, min quote coverage), over the ranking chosen in 1:
    the objective is the share of questions handled right, averaged over the two sets — a seed
    question answered with every fact, a seed question that should be refused refused, an outside
@@ -42,6 +45,7 @@ ANSWER_GRID = {
     "min_quote_coverage": (0.0, 0.05, 0.1, 0.15, 0.2),
 }
 FOLDS = 5
+LEARNED = ("learned",)  # the key of the learned re-ranker's ranks in Item.first
 SEED = ("corpus", "eval/testset.jsonl")
 OUTSIDE = ("../shared/extdata/ncp/corpus.jsonl", "../shared/extdata/ncp/dev.jsonl")
 
@@ -106,12 +110,28 @@ def measure_ranking(index, items: list[Item], embedder, settings, points: list[d
 
     for point in tqdm(points, desc="ranking grid", unit="point", file=sys.stderr, disable=not progress):
         key = _key(point)
-        retriever = Retriever.from_settings(index, embedder, settings, replace(DEFAULT, **point))
+        retriever = Retriever.from_settings(index, embedder, settings, replace(DEFAULT, **point), ranker=None)
         for it in items:
             if it.kind == "refuse" or not it.gold:
                 continue
             hits = retriever.search(it.query, k=10)
             it.first[key] = _first_gold(it, [h.clause.text for h in hits])
+
+
+def measure_learned(index, items: list[Item], embedder, settings, ranking: dict) -> bool:
+    """Each item's first gold rank with the model's learned re-ranker over the chosen fusion, under
+    the key LEARNED; False when the model has none."""
+    from assistant.rerank import for_model
+    from assistant.retrieve import Retriever
+
+    ranker = for_model(embedder.name)
+    if ranker is None:
+        return False
+    retriever = Retriever.from_settings(index, embedder, settings, replace(DEFAULT, **ranking), ranker=ranker)
+    for it in items:
+        if it.kind != "refuse" and it.gold:
+            it.first[LEARNED] = _first_gold(it, [h.clause.text for h in retriever.search(it.query, k=10)])
+    return True
 
 
 def measure_answers(index, items: list[Item], embedder, settings, ranking: dict, progress: bool = True) -> None:
@@ -167,10 +187,15 @@ def ranking_scores(sets: list[list[Item]], point, keep) -> dict:
     """hit@1 per set over the items `keep` accepts, each item ranked at `point` (a ranking point, or
     a function of the item giving one: its fold's choice); their mean is the objective."""
     point_of = point if callable(point) else (lambda it: point)
+
+    def key(it):
+        p = point_of(it)
+        return p if p == LEARNED else _key(p)
+
     out = []
     for items in sets:
-        ranked = [it for it in items if keep(it) and _key(point_of(it)) in it.first]
-        out.append(sum(1 for it in ranked if it.first[_key(point_of(it))] == 0) / len(ranked) if ranked else 0.0)
+        ranked = [it for it in items if keep(it) and key(it) in it.first]
+        out.append(sum(1 for it in ranked if it.first[key(it)] == 0) / len(ranked) if ranked else 0.0)
     return {"hit@1": out, "objective": sum(out) / len(out)}
 
 
@@ -236,6 +261,7 @@ def run(settings, sets: list[tuple[Path | None, Path]], folds: int = FOLDS, cach
         return lambda p: ranking_scores(items, p, keep)
 
     ranking = choose(rank_points, rank_score(lambda it: True), RANKING_GRID)
+    learned = all([measure_learned(index, its, embedder, settings, ranking) for index, its in loaded])
     for index, its in loaded:
         measure_answers(index, its, embedder, settings, ranking, progress)
     answer_points = [replace(DEFAULT, **ranking, **p) for p in _grid(ANSWER_GRID)]
@@ -278,6 +304,9 @@ def run(settings, sets: list[tuple[Path | None, Path]], folds: int = FOLDS, cach
         "folds": folds_out,
         "chosen": chosen.to_dict(),
         "defaults": DEFAULT.to_dict(),
+        # hit@1 of the learned re-ranker over the chosen fusion (in-sample: it was trained on these items)
+        "learned": ({f"hit@1 {name}": v for name, v in zip(_set_names(sets), ranking_scores(items, LEARNED, everything)["hit@1"])}
+                    if learned else None),
         "in_sample": {**{f"hit@1 {name}": v for name, v in zip(_set_names(sets), ranking_scores(items, ranking, everything)["hit@1"])},
                       **answer_scores(items, chosen, everything)},
         "at_defaults": {**{f"hit@1 {name}": v for name, v in zip(_set_names(sets), ranking_scores(items, {k: getattr(DEFAULT, k) for k in RANKING_FIELDS}, everything)["hit@1"])},
@@ -334,6 +363,10 @@ def markdown(report: dict) -> str:
         lines.append(f"| fold {fold['fold']} held out ({fold['items']} items) | " + " | ".join(_f(fold["held_out"][k]) for k in keys) + " |")
         lines.append(f"| fold {fold['fold']} in-sample | " + " | ".join(_f(fold["in_sample"][k]) for k in keys) + " |")
     lines.append("| every item held out (its fold's values) | " + " | ".join(_f(report["held_out"][k]) for k in keys) + " |")
+    if report.get("learned"):
+        lines += ["", "The rows above rank with the coverage re-rank (the fallback). With the learned re-ranker over the chosen",
+                  "fusion (what the answer figures run over; trained on these items, so in-sample; held out: eval/reranker.md): "
+                  + ", ".join(f"{k} {_f(v)}" for k, v in report["learned"].items()) + "."]
     lines += ["", "Values chosen per fold:", ""]
     for fold in report["folds"]:
         vals = {**fold["ranking"], **fold["answer"]}
@@ -345,37 +378,50 @@ def write(report: dict, md_path: Path, json_path: Path) -> None:
     """The page and the model's entry in the calibration file (other models' entries kept)."""
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(markdown(report), encoding="utf-8")
+    record = {"values": report["chosen"], "basis": f"eval/{md_path.name}", "sets": [s["questions"] for s in report["sets"]]}
+    update_models_file(json_path, report["model"], record,
+                       "Chosen by `python -m assistant calibrate` (assistant/evaluate/calibrate.py); see eval/calibration.md.")
+
+
+def update_models_file(json_path: Path, model: str, record: dict, about: str, indent: int = 2) -> None:
+    """Write one model's record into a per-model data file, the other models' records kept."""
     data = json.loads(json_path.read_text(encoding="utf-8")) if json_path.exists() else {}
-    models = data.get("models", {})
-    models[report["model"]] = {"values": report["chosen"], "basis": f"eval/{md_path.name}",
-                               "sets": [s["questions"] for s in report["sets"]]}
-    data = {"about": "Chosen by `python -m assistant calibrate` (assistant/evaluate/calibrate.py); see eval/calibration.md.",
-            "models": dict(sorted(models.items()))}
-    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    models = {**data.get("models", {}), model: record}
+    data = {"about": about, "models": dict(sorted(models.items()))}
+    json_path.write_text(json.dumps(data, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
 
 
-def cli(name: str, argv: list[str]) -> int:
-    """`calibrate [--seed-corpus --seed-questions --outside-corpus --outside-questions --folds --out --table]`."""
-    from assistant.config import Settings
-    from assistant.schema import AssistantError
-
-    parser = argparse.ArgumentParser(prog=f"python -m assistant {name}", description=__doc__.split("\n\n")[0])
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments naming both sets, the folds and the index cache (calibrate and train-reranker)."""
     parser.add_argument("--seed-corpus", type=Path, default=Path(SEED[0]))
     parser.add_argument("--seed-questions", type=Path, default=Path(SEED[1]))
     parser.add_argument("--outside-corpus", type=Path, default=Path(OUTSIDE[0]))
     parser.add_argument("--outside-questions", type=Path, default=Path(OUTSIDE[1]))
     parser.add_argument("--folds", type=int, default=FOLDS)
+    parser.add_argument("--index-cache", type=Path, default=None)
+
+
+def sets_of(args) -> list[tuple[Path, Path]]:
+    """The two sets the arguments name; AssistantError when a file is missing (both sets are needed)."""
+    from assistant.schema import AssistantError
+
+    for path in (args.seed_questions, args.outside_corpus, args.outside_questions):
+        if not path.exists():
+            raise AssistantError(f"{path} does not exist (both sets are needed)")
+    return [(args.seed_corpus, args.seed_questions), (args.outside_corpus, args.outside_questions)]
+
+
+def cli(name: str, argv: list[str]) -> int:
+    """`calibrate [--seed-corpus --seed-questions --outside-corpus --outside-questions --folds --out --table]`."""
+    from assistant.config import Settings
+
+    parser = argparse.ArgumentParser(prog=f"python -m assistant {name}", description=__doc__.split("\n\n")[0])
+    add_set_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("eval/calibration.md"))
     parser.add_argument("--table", type=Path, default=Path(__file__).parent.parent / "data" / FILE,
                         help="the calibration file the values are written to (default: the package's)")
-    parser.add_argument("--index-cache", type=Path, default=None)
     args = parser.parse_args(argv)
-    for path in (args.seed_questions, args.outside_corpus, args.outside_questions):
-        if not path.exists():
-            raise AssistantError(f"{path} does not exist (calibration needs both sets)")
-    settings = Settings()
-    report = run(settings, [(args.seed_corpus, args.seed_questions), (args.outside_corpus, args.outside_questions)],
-                 args.folds, args.index_cache)
+    report = run(Settings(), sets_of(args), args.folds, args.index_cache)
     write(report, args.out, args.table)
     print(markdown(report))
     print(f"wrote {args.out} and {args.table}", file=sys.stderr)
