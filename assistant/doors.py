@@ -4,13 +4,13 @@ The standard doors (the OpenAI-compatible chat and the MCP server, both in assis
 session id: an OpenAI-style client sends the whole conversation every time. `transcript()` checks it
 and takes out the user's turns; `answer_transcript()` resolves each earlier turn into its standalone
 query (conversation.resolve, as a session would have stored it), resolves the new question over
-them and answers it. `answer_text()` renders an Answer for a client that shows only text: the
+them and answers it as a session turn is answered (Assistant.in_context). `answer_text()` renders an Answer for a client that shows only text: the
 answer with its [n] markers, the clarifying question, then one 《title》 section line per source.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from assistant.conversation import resolve
 from assistant.schema import Answer, QueryError
@@ -57,8 +57,7 @@ def answer_transcript(assistant, messages: list[Message]) -> Answer:
     queries: list[str] = []
     for text in earlier:
         queries.append(resolve(text, queries, regions))
-    query = resolve(question, queries, regions)
-    return replace(assistant.ask(query), rewritten_query=query)
+    return assistant.in_context(question, queries)
 
 
 def answer_text(answer: Answer) -> str:

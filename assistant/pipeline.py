@@ -182,6 +182,19 @@ class Assistant:
         served = self._curated(question) if region is None and doc_id is None else None
         return replace(served or self._answer(question, region, doc_id), rewritten_query=question)
 
+    def in_context(self, message: str, history: list) -> Answer:
+        """The answer to a message after the conversation's earlier turns (Turn, dict or standalone
+        query strings, oldest first): a follow-up is resolved over them first (`rewritten_query`).
+        Sessions and the stateless doors both answer through here."""
+        message = self._check(message)
+        query = resolve(message, history, self.regions())
+        # a curated answer is served to a standalone question only, never to a follow-up the conversation rewrote
+        standalone = query == normalize(message)
+        served = self._curated(query) if standalone else None
+        # a rewritten follow-up is answered with its own words leading ("园区升级呢？" after a 楼宇升级 question)
+        focus = None if standalone else own_words(message)
+        return replace(served or self._answer(query, None, None, focus), rewritten_query=query)
+
     def chat(self, message: str, session_id: str | None = None) -> Answer:
         """One turn of a conversation: a new session when session_id is None."""
         message = self._check(message)
@@ -190,12 +203,6 @@ class Assistant:
             history = []
         else:
             history = self.sessions.history(session_id)  # UnknownSessionError for unknown/expired ids
-        query = resolve(message, history, self.regions())
-        # a curated answer is served to a standalone question only, never to a follow-up the conversation rewrote
-        standalone = query == normalize(message)
-        served = self._curated(query) if standalone else None
-        # a rewritten follow-up is answered with its own words leading ("园区升级呢？" after a 楼宇升级 question)
-        focus = None if standalone else own_words(message)
-        answer = replace(served or self._answer(query, None, None, focus), rewritten_query=query, session_id=session_id)
-        turn = self.sessions.append(session_id, message, query, answer.to_dict())
+        answer = replace(self.in_context(message, history), session_id=session_id)
+        turn = self.sessions.append(session_id, message, answer.rewritten_query, answer.to_dict())
         return replace(answer, turn=turn)
