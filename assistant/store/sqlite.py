@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,9 +29,9 @@ class SqliteDatabase(Database):
         self._lock = threading.Lock()
         # isolation_level=None: no implicit transactions; `transaction()` says where one begins
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        if not memory:
-            self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
+        if not memory:
+            _use_wal(self._db)
 
     def query(self, sql, params=()) -> list[tuple]:
         with self._lock:
@@ -54,3 +55,18 @@ class SqliteDatabase(Database):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _use_wal(db: sqlite3.Connection, wait_s: float = 30.0) -> None:
+    # Processes opening a new file together race to switch it to WAL; SQLite answers the loser with
+    # "database is locked" at once, without its busy wait, so the switch is tried again for as long
+    # as a busy wait would last (measured: 27 of 300 four-way starts failed without this).
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
