@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from assistant.calibration import DEFAULT, Thresholds
-from assistant.layout import Quoted, fact_line, same_statement, section_label, source_lines, validity_line, validity_note
+from assistant.layout import Quoted, fact_line, same_statement, source_lines, validity_line, validity_note
 from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, key_figure
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import match_form, normalize, split_sentences, token_weights, weighted_coverage
@@ -49,7 +49,7 @@ _GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|�
 
 
 def mentioned_region(question: str, regions: list[str]) -> str | None:
-    """The most specific corpus region a question names (蓟州 → 天津市蓟州区), or None."""
+    """The most specific corpus region a question names (海淀 → 北京市海淀区), or None."""
     q = blank_not_places(normalize(question))
     best: tuple[int, str] | None = None
     for r in region_aliases(regions):
@@ -61,7 +61,7 @@ def mentioned_region(question: str, regions: list[str]) -> str | None:
 
 def places_named(question: str, regions: list[str]) -> list[str]:
     """The places a question names: gazetteer places (provinces, cities and counties by full name)
-    and the short names of the corpus's own regions (蓟州, 芦台开发区), in the order written."""
+    and the short names of the corpus's own regions (海淀, 龙河开发区), in the order written."""
     from assistant.vocab import gazetteer
 
     q = blank_not_places(normalize(question))
@@ -166,10 +166,10 @@ def _cn_date(iso: str) -> str:
 
 
 def mentioned_regions(question: str, regions: list[str]) -> list[str]:
-    """Every corpus region a question names, most specific first ("蓟州区和芦台经济开发区分别…")."""
+    """Every corpus region a question names, most specific first ("海淀区和龙河经济开发区分别…")."""
     q = blank_not_places(normalize(question))
     found = [r.name for r in region_aliases(regions) if any(a in q for a in r.aliases)]
-    # "天津市蓟州区" names 天津市 too through its prefix: keep only the most specific of a nested pair.
+    # "北京市海淀区" names 北京市 too through its prefix: keep only the most specific of a nested pair.
     found = [r for r in found if not any(o != r and o.startswith(r) for o in found)]
     return sorted(found, key=len, reverse=True)
 
@@ -198,7 +198,7 @@ class _Question:
     idf: dict | None
     region_words: tuple  # every alias of every covered region: not content words of the question
     named: str | None  # the one region it names (None when it names none, or several)
-    several: set  # the regions it names one by one ("宝坻区和西青区…分别"), when more than one
+    several: set  # the regions it names one by one ("朝阳区和顺义区…分别"), when more than one
     explicit: bool  # it asks across regions (各区, 分别, 比较 …)
     from_metadata: bool  # a document-number or date question, with document records to answer from
     meta_question: bool  # … that names a region
@@ -321,7 +321,7 @@ class Evidence:
         """Whether thresholds t refuse on this evidence (the only refusals the thresholds decide)."""
         weak = self.best_coverage < t.min_coverage or (self.best_coverage < t.weak_coverage and self.best_dense < t.min_dense)
         # the clause may be about the topic while its best sentence is not about the asked subject
-        # ("西青区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject
+        # ("顺义区…高新技术企业奖励" answered with a 人才 target): the quote itself must cover the subject
         off_subject = self.quote_coverage < t.min_quote_coverage and not self.from_metadata
         return (weak and not self.meta_question) or off_subject
 
@@ -350,7 +350,7 @@ def assess(question: str, hits: list[Hit], regions: list[str] | None = None, doc
 def _one_per_region(q: _Question, usable: list[_Scored], best_cov: float, min_coverage: float) -> list[_Scored]:
     # "各区…" asks for every region: a region is listed when its clause is about the question at
     # all, even without a figure; otherwise only when it nearly ties the best. Regions the question
-    # names one by one ("宝坻区和西青区…分别") each get their best line.
+    # names one by one ("朝阳区和顺义区…分别") each get their best line.
     top = usable[0].score
     floor = 0.0 if q.meta_question else min_coverage
     chosen: list[_Scored] = []

@@ -42,7 +42,7 @@ _PAREN = re.compile(r"[（(]([^（）()]*)[)）]")  # an innermost parenthesis
 _PAREN_CHAR = re.compile(r"[（）()]")
 _LEAD = re.compile(r"牵头|负责")
 _RESPONSIBLE = re.compile(r"责任(?:单位|部门)\s*[:：]")
-# A trailing "（区科技局、宝坻经济开发区管委会、各街镇）": a bare list of bodies, checked part by part.
+# A trailing "（区科技局、顺义经济开发区管委会、各街镇）": a bare list of bodies, checked part by part.
 _BODY = re.compile(r"(?:区|市|县|镇|街|办|局|委|会|室|处|所|院|园区|开发区|管委会|协|银行|海关|政府)[^、]{0,6}$")
 _TRAILING_PAREN = re.compile(r"[（(]([^（）()，,。；;]{2,300})[)）](?:\s*[。；;])?$")  # on right-stripped text
 
@@ -137,7 +137,7 @@ def _parse_tree(text: str) -> _Node:
             ok = n == same.number + 1
         else:
             # a new list starts at 1, or continues the numbering of the previous section
-            # (天津 措施 run (一)…(二十四) across 一、…八、; 西青 runs 1.…20. across (一)…(五))
+            # (one 措施 runs (一)…(二十四) across 一、…八、; another runs 1.…20. across (一)…(五))
             ok = n == 1 or n == last_number.get(kind, 0) + 1
             # an excerpt may open at "三、": accept a first-seen level at a line start
             ok = ok or (kind not in last_number and _at_line_start(text, start))
@@ -191,7 +191,7 @@ def _label(text: str, node: _Node) -> str:
     standalone = m is not None and m.group(2) in ("\n", "") and len(title) <= TITLE_MAX
     phrase = m is not None and m.group(2) == "。" and not re.search(r"[，,；;]", title) and len(title) <= 20
     if node.kind == "attach":
-        # "附件1\n蓟州区…行动计划\n领导小组及主要职责\n为推进…": the title spans the next lines
+        # "附件1\n海淀区…行动计划\n领导小组及主要职责\n为推进…": the title spans the next lines
         lines = [ln.strip() for ln in rest.strip().split("\n")[:4]]
         parts = []
         for ln in lines:

@@ -1,7 +1,7 @@
 """Conversation stage: sessions that keep their turns, and follow-up resolution.
 
 Enterprises ask elliptically after a first question: "那在上交所上市呢？", "国家科技型中小企业呢？",
-"宝坻区呢？". `resolve()` rewrites such a follow-up into a standalone query by carrying over the
+"朝阳区呢？". `resolve()` rewrites such a follow-up into a standalone query by carrying over the
 region, enterprise type and topic of the previous (already standalone) query; whatever the new
 message names explicitly replaces the carried value. Sessions live in the store's database (SQLite
 in the data folder, or PostgreSQL shared by replicas), so neither a restart nor another replica loses
@@ -40,8 +40,8 @@ TOPIC = re.compile(
 
 
 class _Regions:
-    """Region spans of a message: gazetteer places, development zones (芦台开发区) and the corpus's own
-    region names (蓟州), adjacent ones merged ("天津市蓟州区" is one span)."""
+    """Region spans of a message: gazetteer places, development zones (龙河开发区) and the corpus's own
+    region names (海淀), adjacent ones merged ("北京市海淀区" is one span)."""
 
     def __init__(self, regions: tuple[str, ...] = ()):
         self.aliases = sorted({a for r in region_aliases(list(regions)) for a in r.aliases}, key=len, reverse=True)
@@ -99,7 +99,7 @@ def _standalone(item) -> str:
 
 
 def is_followup(message: str) -> bool:
-    """True for an elliptical follow-up ("宝坻区呢？", "那在上交所上市呢？", "这项工作的责任单位有哪些？")."""
+    """True for an elliptical follow-up ("朝阳区呢？", "那在上交所上市呢？", "这项工作的责任单位有哪些？")."""
     m = normalize(message)
     core = _FOLLOW_SUFFIX.sub("", m)
     return bool(_FOLLOW_PREFIX.match(m)) or bool(re.search(r"呢[？?]?$", m)) or len(core) <= 8
@@ -120,7 +120,7 @@ def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = 
     REGION = _Regions(tuple(regions))
     prev = normalize(_standalone(history[-1]))
     # A question that names no place inherits the region of the conversation so far; a message that
-    # is only a place (a clarifying option chosen: "天津市蓟州区") asks the previous question there.
+    # is only a place (a clarifying option chosen: "北京市海淀区") asks the previous question there.
     bare = _FOLLOW_SUFFIX.sub("", msg).strip("，,。 ")
     only_place = bool(bare) and sum(e - s for s, e in REGION.spans(bare)) == len(bare)
     if not prev or not (only_place or is_followup(msg) or (not REGION.search(msg) and REGION.search(prev))):
@@ -131,7 +131,7 @@ def resolve(message: str, history: list, regions: tuple[str, ...] | list[str] = 
     result = prev
     covered: list[tuple[int, int]] = []
     appended: list[str] = []
-    # "芦台开发区对国家级专精特新小巨人企业奖励多少？" → "企业上市呢？": the earlier question's subject was
+    # "龙河开发区对国家级专精特新小巨人企业奖励多少？" → "企业上市呢？": the earlier question's subject was
     # the enterprise type; a follow-up that names a topic and no type asks about that topic instead.
     topic = _spans(TOPIC, core)
     if topic and not _spans(ENTERPRISE, core) and not _spans(TOPIC, result):

@@ -36,7 +36,7 @@ _DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,10}\s*[〔\[［(（]\s*\d{4}\s*[〕
 _CN_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _PUBLIC_MARK = re.compile(r"[（(]\s*此件(?:主动|依申请)?公开\s*[)）]")
 _INNER_TITLE = re.compile(r"(?:现将|关于印发|关于批转[^《]{0,30}|拟定的)《([^》]{4,60})》")
-# Development zones are regions of their own that no gazetteer lists ("芦台经济开发区"); the name
+# Development zones are regions of their own that no gazetteer lists ("龙河经济开发区"); the name
 # before the suffix must not itself be generic ("经济技术开发区" alone names no place).
 _ZONE = re.compile(r"([\u4e00-\u9fa5]{2,4}?)(经济技术开发区|经济开发区|高新技术产业开发区|高新区|开发区|新区)")
 _GENERIC_ZONE = re.compile(r"^(?:经济|技术|国家|国家级|省级|高新|产业|各|全|本|该|我|有关|相关|市级|区级|和|及|与|、)")
@@ -153,7 +153,7 @@ def region_of(*sources: str) -> tuple[str, str]:
 
 
 def _resolve(gaz, names: list[str]):
-    """The most specific place of a run of names ("天津市", "蓟州区"), disambiguated by the names before it."""
+    """The most specific place of a run of names ("北京市", "海淀区"), disambiguated by the names before it."""
     chosen = None
     for name in names:
         candidates = gaz.lookup(name)

@@ -19,10 +19,9 @@ import numpy as np
 
 from assistant.backends import as_target
 # The build's shared pieces live below the builder and the backends (manifest.py, vectors.py);
-# text_hash stays importable from here, where eval and bench take it.
 from assistant.manifest import BuildStats, new_manifest
 from assistant.schema import Clause, Document, IndexMissingError, StaleIndexError
-from assistant.vectors import embed_clauses, text_hash  # noqa: F401 (text_hash: see above)
+from assistant.vectors import embed_clauses
 
 if TYPE_CHECKING:  # an index of either backend: what the previous build left
     from assistant.backends.local import PolicyIndex
@@ -96,7 +95,7 @@ def term_record(doc: Document) -> dict:
 
 
 def places_in(text: str, limit: int = 40) -> list[str]:
-    """The places a text names, most often named first (short forms: 江西, 南昌, 蓟州区): the evidence
+    """The places a text names, most often named first (short forms: 江西, 南昌, 海淀区): the evidence
     that a document concerns a place a question asks about, when its metadata states no region."""
     from collections import Counter
 

@@ -70,7 +70,7 @@ def short_title(title: str) -> str:
 
 def where(clause: Clause) -> str:
     """（region） after the title, unless the document states none or its title already names the
-    region's own level (蓟州 in 《2018年蓟州区…》 for 天津市蓟州区)."""
+    region's own level (海淀 in 《2018年海淀区…》 for 北京市海淀区)."""
     if not clause.region:
         return ""
     names = region_aliases([clause.region])[0].aliases

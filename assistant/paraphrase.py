@@ -4,7 +4,7 @@ Below curated.py (which serves the answer) and above text/answer/vocab. Two sign
 - dense: the cosine of the assistant's own embeddings of the two questions;
 - lexical: the mean of the Dice overlap of their character bigrams and of their content tokens
   (one tokenize(), aliases mapped: 高企 and 高新技术企业 are one token);
-- guards: the places they name must agree (one's places contain the other's: 蓟州区 vs 天津市蓟州区),
+- guards: the places they name must agree (one's places contain the other's: 海淀区 vs 北京市海淀区),
   and so must their numbers (2018年 vs 2019年) and the enterprise types, levels, listing venues and
   topics they name (data/: 省级专精特新 vs 国家级小巨人). A question that breaks a guard is never served,
   whatever its score: the seed set asks the same thing of another region or year on purpose.

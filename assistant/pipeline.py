@@ -131,7 +131,7 @@ class Assistant:
         if region is None and doc_id is None and not named and asks_every_region(query):
             named = regions  # "各区对…": give every region its chance, not only the best-ranked one
         if len(named) > 1:
-            # "蓟州区和芦台经济开发区分别…": search each named region, so every one gets its line.
+            # "海淀区和龙河经济开发区分别…": search each named region, so every one gets its line.
             hits = []
             for r in named:
                 hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))

@@ -21,7 +21,7 @@ class Document:
     region: str = ""
     level: str = ""  # 市 / 区 / 开发区
     date: str = ""  # ISO yyyy-mm-dd where known
-    doc_number: str = ""  # 文号, e.g. 西青政发〔2017〕7号
+    doc_number: str = ""  # 文号, e.g. 顺政发〔2017〕7号
     title_inferred: bool = False
     valid_until: str = ""  # an override of the term read from the text (sidecar, upload): ISO date
     validity_basis: str = ""  # … and why (shown as the basis)

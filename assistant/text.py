@@ -134,7 +134,7 @@ def _tokenizer():
                 tok.load_userdict(str(p))
             for alias in synonyms():
                 tok.add_word(alias, 20000)
-            # Place names are whole tokens (蓟州区, not 蓟州/区), taken from the gazetteer of every
+            # Place names are whole tokens (海淀区, not 海淀/区), taken from the gazetteer of every
             # province, city and county rather than listed: a question's place then matches the
             # clause's place in BM25 for any library.
             from assistant.vocab import gazetteer

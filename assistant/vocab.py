@@ -69,7 +69,7 @@ class Place:
 
     @property
     def full(self) -> str:
-        """The path joined, the province not repeated for municipalities (天津市蓟州区)."""
+        """The path joined, the province not repeated for municipalities (北京市海淀区)."""
         parts = list(dict.fromkeys(self.path))
         return "".join(parts)
 
@@ -82,7 +82,7 @@ class Gazetteer:
     """Every Chinese province, city and county with the short names a text may use for it.
 
     Provinces and cities are found by full name or alias (江西, 南充); counties by full name only
-    (蓟州区), since bare county aliases are often ordinary words (新建, 和平, 平安).
+    (海淀区), since bare county aliases are often ordinary words (新建, 和平, 平安).
     """
 
     def __init__(self, places: dict[str, list[Place]]):
@@ -171,7 +171,7 @@ def gazetteer() -> Gazetteer:
 
 
 def short_place(name: str) -> str:
-    """A place name without its administrative suffix (江西省 → 江西, 蓟州区 → 蓟州)."""
+    """A place name without its administrative suffix (江西省 → 江西, 海淀区 → 海淀)."""
     short = _SUFFIX.sub("", name)
     return short if len(short) >= 2 else name
 
@@ -196,7 +196,7 @@ class Region:
 
 
 def region_aliases(regions: list[str]) -> list[Region]:
-    """Short names for each corpus region: 天津市蓟州区 → 蓟州区, 蓟州; 河北省唐山市芦台经济开发区 → 芦台 …"""
+    """Short names for each corpus region: 北京市海淀区 → 海淀区, 海淀; 河北省廊坊市龙河经济开发区 → 龙河 …"""
     out = []
     for name in regions:
         parts = re.findall(r"[\u4e00-\u9fff]+?(?:省|自治区|市|区|县|经济开发区|开发区|新区)", name) or [name]
@@ -212,7 +212,7 @@ def region_aliases(regions: list[str]) -> list[Region]:
 def locate(name: str, library_regions: Iterable[str]) -> tuple[str, ...]:
     """Where a company said to be in `name` is registered, as full region paths, province first.
 
-    A library region's own short names are tried first (蓟州 → 天津市蓟州区, 芦台 → 河北省唐山市芦台经济开发区);
+    A library region's own short names are tried first (海淀 → 北京市海淀区, 龙河 → 河北省廊坊市龙河经济开发区);
     otherwise the gazetteer (唐山 → 河北省唐山市, a place the library may hold no document of), where a
     name that fits several places gives each. When neither knows the name, the shortest library
     regions containing it are taken, so an unusual spelling still finds its documents.
@@ -236,7 +236,7 @@ def locate(name: str, library_regions: Iterable[str]) -> tuple[str, ...]:
 def applies_in(clause_region: str, locations: Iterable[str]) -> bool:
     """Whether a clause of `clause_region` applies to a company registered at one of `locations`:
     the region is that place or one containing it (a city's policy covers its districts). A clause of
-    a place inside it does not (a 蓟州 grant is not a 天津 company's), nor one stating no region."""
+    a place inside it does not (a 海淀 grant is not a 北京 company's), nor one stating no region."""
     return bool(clause_region) and any(loc.startswith(clause_region) for loc in locations)
 
 

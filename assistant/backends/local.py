@@ -53,7 +53,7 @@ def rrf(rankings: list[list[int]], k: int = 60, weights: list[float] | None = No
 
 
 def matches_region(clause_region: str, wanted: str) -> bool:
-    # "蓟州区" or "蓟州" finds "天津市蓟州区"; "天津市" finds the 市 and every 区 document in it.
+    # "海淀区" or "海淀" finds "北京市海淀区"; "北京市" finds the 市 and every 区 document in it.
     return wanted.strip() in clause_region
 
 
