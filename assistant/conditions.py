@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from assistant.facts import beneficiary_before, extract
 from assistant.schema import Benefit, Clause, Condition, Rule, Tier
-from assistant.vocab import Unit, canonical_quantity, condition_words, industries, quantities, units, words, wordings
+from assistant.vocab import Unit, canonical_quantity, condition_words, industries, units, words, wordings
 
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+")
 _PHRASE_END = "，,：:"
@@ -113,8 +113,8 @@ def _comparator(sentence: str, tok: _Token) -> str:
     """The comparator a quantity is stated with ("" when none); sets where its words end."""
     before = sentence[max(0, tok.start - 4) : tok.start].rstrip()
     op = ""
-    for reading, words in _BEFORE:
-        if any(before.endswith(w) for w in words):
+    for reading, cues in _BEFORE:
+        if any(before.endswith(w) for w in cues):
             op = reading
             break
     m = _AFTER.match(sentence, tok.end)
@@ -153,8 +153,8 @@ def _name(sentence: str, tok: _Token, floor: int) -> str:
             tok.cond_start = lo + best[2] if window is near else lo
             return best[1]
     written = near.rstrip()
-    for _, words in _BEFORE:
-        for w in words:
+    for _, cues in _BEFORE:
+        for w in cues:
             written = written.removesuffix(w)
     for w in _NEUTRAL:
         written = written.removesuffix(w)
@@ -464,7 +464,6 @@ def _subject_conditions(subject: str, names: list[str]) -> list[Condition]:
     if not subject:
         return []
     out = []
-    found = {canon for word, canon, _ in industries() if word in subject}
     both = "非工业" in subject and "工业" in subject.replace("非工业", "")
     word = next((w for w, _, _ in industries() if w in subject), "")
     if word and not both:

@@ -14,12 +14,12 @@ from assistant.answer import (
     intents,
     mentioned_region,
     mentioned_regions,
-    section_label,
     concerns,
     places_named,
     unconcerned_place,
 )
 from assistant.calibration import DEFAULT
+from assistant.layout import section_label
 from assistant.facts import attach_facts
 from assistant.llm import Rewriter, keep_grounded
 from assistant.schema import Answer, Citation, Clause, Hit

@@ -49,7 +49,7 @@ def bench_size(n, real, documents, base_vecs, gen, embedder, queries, settings, 
     import faiss
 
     from assistant.backends.local import PolicyIndex
-    from assistant.index import text_hash
+    from assistant.vectors import text_hash
     from assistant.retrieve import Retriever
 
     clauses, tokens, vecs, generated = _scale_clauses(n, real, base_vecs, gen)

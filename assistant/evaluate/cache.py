@@ -13,7 +13,7 @@ def cached_encode(texts: Sequence[str], embedder, path: Path):
     """Vectors of texts, reusing those stored in `path` (an .npz of text hashes and vectors) and saving new ones."""
     import numpy as np
 
-    from assistant.index import text_hash
+    from assistant.vectors import text_hash
 
     hashes = [text_hash(t) for t in texts]
     known: dict[str, object] = {}
