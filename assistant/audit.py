@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from assistant.store import Migration, connect, database_location
+from assistant.store import Migration, TableStore
 
 _TABLES = (
     Migration(1, """
@@ -48,17 +48,14 @@ class Entry:
         return asdict(self)
 
 
-class AuditStore:
+class AuditStore(TableStore):
     """The audit log (table audit_log): append and read, newest first."""
 
-    def __init__(self, location: Path | str, clock=time.time):
-        self.location = location
-        self.clock = clock
-        self.db = connect(location, "audit", _TABLES)
+    component, migrations = "audit", _TABLES
 
-    @classmethod
-    def from_settings(cls, settings) -> "AuditStore":
-        return cls(database_location(settings))
+    def __init__(self, location: Path | str, clock=time.time):
+        super().__init__(location)
+        self.clock = clock
 
     def record(self, actor: str, action: str, target: str = "", ok: bool = True, **detail) -> int:
         """Add one entry; returns its id."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.schema import QueryError, UnknownSessionError
-from assistant.store import Migration, connect, database_location
+from assistant.store import Migration, TableStore, database_location
 from assistant.text import normalize
 from assistant.vocab import blank_not_places, gazetteer, region_aliases, words
 
@@ -182,16 +182,17 @@ CREATE TABLE IF NOT EXISTS conv_turns (session_id TEXT, turn INTEGER, message TE
 )
 
 
-class SessionStore:
+class SessionStore(TableStore):
     """Conversation sessions (tables conv_*) in the store's database: thread-safe, with a TTL and a
     turn cap. `location` is a SQLite path or a postgresql:// URL (store.database_location)."""
 
+    component, migrations = "conv", _TABLES
+
     def __init__(self, location: Path | str, ttl_s: int = 7 * 24 * 3600, max_turns: int = 50, clock=time.time):
-        self.location = location
+        super().__init__(location)
         self.ttl_s = ttl_s
         self.max_turns = max_turns
         self.clock = clock
-        self.db = connect(location, "conv", _TABLES)
 
     @classmethod
     def from_settings(cls, settings) -> "SessionStore":

@@ -15,11 +15,10 @@ import re
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 
 from assistant.schema import Answer, Citation, QueryError, UnknownRecordError
-from assistant.store import Migration, connect, database_location
+from assistant.store import Migration, TableStore
 from assistant.text import compact, split_sentences
 
 MAX_QUESTION = 1000
@@ -67,16 +66,10 @@ def _row(r: tuple) -> Curated:
     return Curated(int(r[0]), r[1], r[2], tuple(json.loads(r[3] or "[]")), r[4] or "", r[5] or "", r[6], r[7])
 
 
-class CuratedStore:
+class CuratedStore(TableStore):
     """The curated answers (table curated_answers) in the store's database; all or nothing per write."""
 
-    def __init__(self, location: Path | str):
-        self.location = location
-        self.db = connect(location, "curated", _TABLES)
-
-    @classmethod
-    def from_settings(cls, settings) -> "CuratedStore":
-        return cls(database_location(settings))
+    component, migrations = "curated", _TABLES
 
     def add(self, question: str, answer: str, clause_ids: Sequence[str], note: str = "", actor: str = "") -> int:
         """Store a new curated answer; returns its id."""

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from assistant.schema import BusyError, QueryError, UnknownRecordError
-from assistant.store import Migration, connect, database_location
+from assistant.store import Migration, TableStore
 
 REPORT_FILES = ("report.json", "report.md", "recall_at_k.png", "latency.png", "accuracy_per_tag.png", "misses.jsonl")
 BUILT_IN = {"seed": "the seed test set", "export": "curated answers and reviewed feedback"}
@@ -49,15 +49,10 @@ CREATE TABLE IF NOT EXISTS eval_runs (
 _RUN_COLUMNS = ("id", "testset", "actor", "state", "started_at", "finished_at", "done", "total", "index_version", "metrics", "error")
 
 
-class EvalStore:
+class EvalStore(TableStore):
     """Uploaded test sets and evaluation runs (tables eval_testsets, eval_runs)."""
 
-    def __init__(self, location: Path | str):
-        self.db = connect(location, "evalrun", _TABLES)
-
-    @classmethod
-    def from_settings(cls, settings) -> "EvalStore":
-        return cls(database_location(settings))
+    component, migrations = "evalrun", _TABLES
 
     def add_testset(self, name: str, items: list[dict], actor: str = "") -> int:
         content = "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)

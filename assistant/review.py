@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Sequence
 
 from assistant.curated import missing_clauses, quote_of
 from assistant.schema import QueryError, UnknownRecordError
-from assistant.store import Migration, connect, database_location
+from assistant.store import Migration, TableStore
 
 MAX_TESTSET_BYTES = 2 * 1024 * 1024
 MAX_TESTSET_ITEMS = 2000
@@ -76,15 +75,10 @@ class RegressionItem:
         return {**asdict(self), "clause_ids": list(self.clause_ids), "facts": list(self.facts)}
 
 
-class ReviewStore:
+class ReviewStore(TableStore):
     """Test items made from feedback (table review_items)."""
 
-    def __init__(self, location: Path | str):
-        self.db = connect(location, "review", _TABLES)
-
-    @classmethod
-    def from_settings(cls, settings) -> "ReviewStore":
-        return cls(database_location(settings))
+    component, migrations = "review", _TABLES
 
     def add(self, item: RegressionItem) -> int:
         with self.db.transaction() as tx:

@@ -154,6 +154,23 @@ def connect(location: Path | str, component: str, migrations: Sequence[Migration
     return db
 
 
+class TableStore:
+    """A component's tables in the database at `location` (a SQLite path or a postgresql:// URL),
+    migrated on opening. A store names its `component` and `migrations`; its methods use `self.db`."""
+
+    component: str = ""
+    migrations: Sequence[Migration] = ()
+
+    def __init__(self, location: Path | str):
+        self.location = location
+        self.db = connect(location, self.component, self.migrations)
+
+    @classmethod
+    def from_settings(cls, settings):
+        """The store in the database the settings name (database_location)."""
+        return cls(database_location(settings))
+
+
 _FEEDBACK = (
     Migration(1, """
 CREATE TABLE IF NOT EXISTS api_feedback (
@@ -175,16 +192,10 @@ ALTER TABLE api_feedback ADD COLUMN answer TEXT NOT NULL DEFAULT '{}'
 _FEEDBACK_COLUMNS = ("id", "session_id", "turn", "rating", "comment", "created_at", "question", "answer")
 
 
-class ApiStore:
+class ApiStore(TableStore):
     """The API's tables (feedback), thread-safe, in the database the settings name."""
 
-    def __init__(self, location: Path | str):
-        self.location = location
-        self.db = connect(location, "api", _FEEDBACK)
-
-    @classmethod
-    def from_settings(cls, settings) -> "ApiStore":
-        return cls(database_location(settings))
+    component, migrations = "api", _FEEDBACK
 
     def add_feedback(self, session_id: str, turn: int, rating: str, comment: str = "", question: str = "",
                      answer: dict | None = None) -> int:
