@@ -199,7 +199,7 @@ def test_static_pages_and_docs(client):
     r = client.get("/widget.js")
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
     assert client.get("/static/widget.js").status_code == 200
-    for path in ("/", "/lookup", "/lookup.js", "/lookup.css"):
+    for path in ("/", "/lookup", "/lookup.js", "/lookup.css", "/dom.js"):
         r = client.get(path)
         assert r.status_code == 200, path
         assert r.headers["content-type"].startswith("text/css" if path.endswith(".css") else "application/javascript" if path.endswith(".js") else "text/html"), path

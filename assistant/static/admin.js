@@ -9,17 +9,7 @@
   let csrf = null;
 
   // ---------------------------------------------------------------- helpers
-  function h(tag, attrs, ...kids) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v == null || v === false) continue;
-      if (k === 'class') el.className = v;
-      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid);
-    return el;
-  }
+  const { h } = window.PolicyDom; // dom.js
   const fmtTime = (t) => (t ? new Date(t * 1000).toLocaleString('zh-CN', { hour12: false }) : '—');
   const pct = (v) => (v == null ? '—' : (v * 100).toFixed(1) + '%');
   const num = (v, d = 3) => (v == null ? '—' : Number(v).toFixed(d));

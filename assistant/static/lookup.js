@@ -15,17 +15,7 @@
   const docCache = new Map();
   let shown = { search: null, clause: null, view: null };
 
-  function h(tag, attrs, ...kids) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v == null || v === false) continue;
-      if (k === 'class') el.className = v;
-      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid); // strings → text nodes
-    return el;
-  }
+  const { h } = window.PolicyDom; // dom.js
 
   // ------------------------------------------------------------------ API
   function detailOf(d) {

@@ -15,6 +15,7 @@ _PAGES = (
     ("/", "index.html", "text/html; charset=utf-8"),
     ("/lookup", "lookup.html", "text/html; charset=utf-8"),
     ("/widget.js", "widget.js", "application/javascript; charset=utf-8"),
+    ("/dom.js", "dom.js", "application/javascript; charset=utf-8"),
     ("/lookup.js", "lookup.js", "application/javascript; charset=utf-8"),
     ("/lookup.css", "lookup.css", "text/css; charset=utf-8"),
     ("/admin", "admin.html", "text/html; charset=utf-8"),
