@@ -16,7 +16,6 @@ another model) by scripts/calibrate_curated.py, which writes data/curated.json; 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,12 +41,9 @@ class Rule:
 
 @lru_cache(maxsize=1)
 def _table() -> dict:
-    from importlib import resources
+    from assistant.calibration import models_in  # the per-model record reader calibration and the re-ranker use
 
-    path = resources.files("assistant.data").joinpath(FILE)
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8")).get("models", {})
+    return models_in(FILE)
 
 
 def rule_for(model: str) -> Rule:
