@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from assistant.answer import asks_every_region, compose, mentioned_region, mentioned_regions
+from assistant.answer import MAX_REGION_LINES, asks_every_region, compose, mentioned_region, mentioned_regions
 from assistant.conversation import SessionStore, own_words, resolve
 from assistant.schema import Answer, IndexSwappedError, QueryError
 from assistant.text import normalize
@@ -128,8 +128,11 @@ class Assistant:
         """The clauses an answer may quote, and the deeper pool its place check reads."""
         regions = regions_of(index)
         named = mentioned_regions(query, regions) if region is None else []
-        if region is None and doc_id is None and not named and asks_every_region(query):
-            named = regions  # "各区对…": give every region its chance, not only the best-ranked one
+        if region is None and doc_id is None and not named and asks_every_region(query) and len(regions) <= MAX_REGION_LINES:
+            # "各区对…": give every region its chance, not only the best-ranked one. A library of more
+            # regions than an answer lists (a province's) is searched once: the per-region searches'
+            # scores do not compare, and the deep pool already holds the regions the question is about.
+            named = regions
         if len(named) > 1:
             # "海淀区和龙河经济开发区分别…": search each named region, so every one gets its line.
             hits = []

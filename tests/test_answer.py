@@ -218,3 +218,34 @@ def test_a_follow_ups_own_words_lead_the_answer():
     focused = compose(query, [hit(building), hit(park)], regions=REGIONS, thresholds=NO_COSINE, focus="园区升级")
     assert not focused.refused and focused.citations[0].clause_id == park.clause_id
     assert "区工信委" in focused.answer and not check_grounded(focused)
+
+
+def _library(docs):
+    """An Assistant over a throwaway hash-embedder index of {doc_id: (title, text, region)}."""
+    from assistant.config import Settings
+    from assistant.corpus import build_document
+    from assistant.embed import make_embedder
+    from assistant.evaluate.sources import throwaway_index
+    from assistant.pipeline import Assistant
+
+    built = [build_document(text, f"{doc_id}.txt", doc_id, {"title": title, "region": region})
+             for doc_id, (title, text, region) in docs.items()]
+    embedder = make_embedder("hash", "", 256)
+    settings = Settings(embedder="hash", hash_dim=256)
+    return Assistant(settings, index=throwaway_index(built, embedder), embedder=embedder)
+
+
+def test_every_region_question_over_a_library_of_many_places_keeps_the_best_clause(tmp_path):
+    # A province's library has more regions than an answer lists. "各地…" there asks what a national
+    # text tells every place to do; searching each region apart (scores that do not compare, and never
+    # the documents of no region) lost that text, so the library is searched once and the best leads.
+    places = ["北京市东城区", "北京市丰台区", "天津市河西区", "河北省石家庄市", "山西省太原市", "辽宁省沈阳市", "吉林省长春市"]
+    docs = {f"local-{i}": (f"{p}关于做好社区疫情防控工作的通知", f"{p}各社区要做好疫情防控，加强人员排查和环境消毒。", p)
+            for i, p in enumerate(places)}
+    docs["national"] = ("关于做好疫情防控期间交通运输保障工作的通知",
+                        "一、各地交通运输主管部门要保障应急运输车辆优先通行，对应急车辆免收车辆通行费。", "")
+    assistant = _library(docs)
+    assert len(assistant.regions()) > 5
+    answer = assistant.ask("疫情期间各地交通运输主管部门对应急车辆通行有什么措施？")
+    assert not answer.refused
+    assert answer.citations[0].doc_id == "national" and "优先通行" in answer.answer
