@@ -32,6 +32,7 @@ MAX_CLAUSES = 2  # the lead and one other: an answer fits a phone screen (issue 
 # lead: both readings are shown), or when its score is within this of the lead's: half an average
 # question word (token weights have mean 1), a near tie.
 CLAUSE_MARGIN = 0.5
+_LEAD_IN = ("：", ":")  # a quote ending so announces what follows it
 REGION_MARGIN = 3.0  # … or, one line per region, within this
 MAX_REGION_LINES = 5
 SUMMARY_COVERAGE_GAP = 0.2  # a region joins the per-region summary when its clause covers this close to the best
@@ -111,6 +112,9 @@ _ISSUING = re.compile(r"印发|发布|出台|下发|发文|文号|转发|公布|
 
 # what follows 多少: a classifier (a count), money (an amount), or another noun (a quantity)
 _HOW_MANY = re.compile(r"多少\s*(?:([所条起幅份批名位户台辆张套家个项件人次吨])|(钱|万|元|资金|经费|费用)|([\u4e00-\u9fff]))")
+# Spoken questions ask an amount with a one-character grant verb before 多少 ("能奖多少", "补多少",
+# "返多少"), which the grant words (奖励, 补助 …) do not match.
+_GRANT_HOW_MUCH = re.compile(r"[奖补贴返]\s*(?:能|可|可以|给|了)?\s*多少")
 
 
 def intents(question: str) -> set[str]:
@@ -124,7 +128,7 @@ def intents(question: str) -> set[str]:
         asked = _HOW_MANY.search(q)
         if asked and asked.group(1):
             found.add("count")  # 多少家, 多少所: counted in that unit
-        elif (asked and asked.group(2)) or "grant" in found:
+        elif (asked and asked.group(2)) or "grant" in found or _GRANT_HOW_MUCH.search(q):
             found.add("amount")  # 多少资金, 奖励多少
         elif asked and asked.group(3):
             found.add("count")  # 调用了多少物资: a quantity; "热线是多少" asks for neither
@@ -394,6 +398,14 @@ def _closest_clauses(usable: list[_Scored], max_clauses: int) -> list[_Scored]:
             continue
         seen_text.add(x.quote)
         chosen.append(x)
+        if len(chosen) < max_clauses and x.quote.rstrip().endswith(_LEAD_IN):
+            # "具体标准如下：" ends a heading clause whose content is the items numbered under it: the
+            # next clause of its document, when retrieved for the question, is quoted with it.
+            nxt = next((y for y in usable if y.hit.clause.doc_id == x.hit.clause.doc_id
+                        and y.hit.clause.ordinal == x.hit.clause.ordinal + 1 and y.quote not in seen_text), None)
+            if nxt is not None:
+                seen_text.add(nxt.quote)
+                chosen.append(nxt)
         if len(chosen) >= max_clauses:
             break
     docs = {x.hit.clause.doc_id for x in chosen}

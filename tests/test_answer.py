@@ -70,6 +70,9 @@ def test_intents_and_regions():
     assert "amount" in intents("奖励多少钱？")
     assert "count" in intents("要新发展多少家企业？")
     assert "department" in intents("由哪个部门负责？")
+    # spoken amount questions: a one-character grant verb before 多少; 多少 alone asks for neither
+    assert "amount" in intents("评上了能奖多少？") and "amount" in intents("完成改制后区里补多少")
+    assert not intents("咨询热线是多少？") & {"amount", "count"} and "count" in intents("奖多少家企业？")
     assert mentioned_region("蓟州区对高企奖励多少", REGIONS) == "天津市蓟州区"
     assert mentioned_region("芦台开发区上市奖励", REGIONS) == "河北省唐山市芦台经济开发区"
     assert mentioned_region("高企奖励多少", REGIONS) is None
@@ -249,3 +252,16 @@ def test_every_region_question_over_a_library_of_many_places_keeps_the_best_clau
     answer = assistant.ask("疫情期间各地交通运输主管部门对应急车辆通行有什么措施？")
     assert not answer.refused
     assert answer.citations[0].doc_id == "national" and "优先通行" in answer.answer
+
+
+def test_a_clause_announcing_its_items_is_quoted_with_the_first_of_them():
+    # "具体标准如下：" says nothing by itself: the numbered item after it, retrieved too, is quoted with it
+    head = replace(clause("gq-2018#三.(五)", "天津市蓟州区", "三、政策扶持 > （五）支持企业改制",
+                          "（五）支持企业改制。区财政补助资金支持对象为本区注册并纳税的企业。具体标准如下："), ordinal=5)
+    item = replace(clause("gq-2018#三.(五).1", "天津市蓟州区", "三、政策扶持 > （五）支持企业改制 > 1.",
+                          "1.对完成股份制改造的中小企业，区财政一次性补助20万元。"), ordinal=6)
+    other = replace(clause("gq-2018#三.(六)", "天津市蓟州区", "三、政策扶持 > （六）支持企业改制辅导",
+                           "（六）支持企业改制辅导。组织企业参加改制辅导培训。"), ordinal=7)
+    a = compose("企业改制有什么支持？", [hit(head, 0.05), hit(other, 0.04), hit(item, 0.03)], regions=REGIONS, thresholds=NO_COSINE)
+    assert [c.clause_id for c in a.citations] == ["gq-2018#三.(五)", "gq-2018#三.(五).1"]
+    assert "20万元" in a.answer and not check_grounded(a)
