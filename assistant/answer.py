@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from assistant.calibration import DEFAULT, Thresholds
+from assistant.intents import INTENT_WORDS, intents
 from assistant.layout import Quoted, fact_line, same_statement, source_lines, validity_line, validity_note
 from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, key_figure
 from assistant.schema import Answer, Citation, Hit
 from assistant.text import match_form, normalize, split_sentences, token_weights, weighted_coverage
-from assistant.vocab import blank_not_places, read_table, region_aliases
+from assistant.vocab import blank_not_places, region_aliases
 
 # When a question is answered at all (min coverage, weak coverage, min cosine, min quote coverage)
 # is calibrated per embedding model: calibration.Thresholds, chosen by `python -m assistant calibrate`.
@@ -43,8 +44,6 @@ RANK_PENALTY = 0.6
 CLARIFY_QUESTION = "您的企业注册在哪个地区？"
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
-# what a question asks for (amount, count, department …) and the words that ask it: data/intents.tsv
-INTENT_WORDS: dict[str, tuple[str, ...]] = {k: tuple(v.split()) for k, v in read_table("intents.tsv").items()}
 
 _GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
 
@@ -103,36 +102,6 @@ def unconcerned_place(question: str, hits: list[Hit], regions: list[str], docume
         if not any(concerns(h, place, places.get(h.clause.doc_id, ())) for h in hits):
             return place
     return None
-
-
-# "什么时候" or "哪个文件" ask about the document itself only with a word of issuing; "有效期至什么时候"
-# or "根据什么文件" ask about the text and are answered from it.
-_ISSUING = re.compile(r"印发|发布|出台|下发|发文|文号|转发|公布|颁布|《")
-
-
-# what follows 多少: a classifier (a count), money (an amount), or another noun (a quantity)
-_HOW_MANY = re.compile(r"多少\s*(?:([所条起幅份批名位户台辆张套家个项件人次吨])|(钱|万|元|资金|经费|费用)|([\u4e00-\u9fff]))")
-# Spoken questions ask an amount with a one-character grant verb before 多少 ("能奖多少", "补多少",
-# "返多少"), which the grant words (奖励, 补助 …) do not match.
-_GRANT_HOW_MUCH = re.compile(r"[奖补贴返]\s*(?:能|可|可以|给|了)?\s*多少")
-
-
-def intents(question: str) -> set[str]:
-    """What kind of answer a question asks for: amount (how much), grant (a benefit), count, department,
-    place, condition, doc_number, date."""
-    q = normalize(question)
-    found = {name for name, words in INTENT_WORDS.items() if any(w in q for w in words)}
-    if not _ISSUING.search(q):
-        found -= {"doc_number", "date"}
-    if "多少" in q and not found & {"amount", "count"}:
-        asked = _HOW_MANY.search(q)
-        if asked and asked.group(1):
-            found.add("count")  # 多少家, 多少所: counted in that unit
-        elif (asked and asked.group(2)) or "grant" in found or _GRANT_HOW_MUCH.search(q):
-            found.add("amount")  # 多少资金, 奖励多少
-        elif asked and asked.group(3):
-            found.add("count")  # 调用了多少物资: a quantity; "热线是多少" asks for neither
-    return found
 
 
 def asks_every_region(question: str) -> bool:

@@ -18,10 +18,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from assistant.intents import asks_date
 from assistant.quotes import AMOUNT_UNIT, ngram_jaccard, tidy_quote
 from assistant.schema import Citation, Clause
 from assistant.text import compact, normalize
-from assistant.vocab import read_table, region_aliases
+from assistant.vocab import region_aliases
 
 NEAR_IDENTICAL = 0.5  # two quotes sharing half their character 5-grams say the same thing (issue 22's measure)
 MAX_FACTS = 3  # a fact line names at most this many figures, in the quote's order
@@ -38,7 +39,6 @@ _DEPARTMENT = re.compile(r"(?:责任单位|责任部门|牵头单位|牵头部�
 # a yes-or-no question, and the verbs a policy sentence answers it with ("可予以展期或续贷", "不得停产")
 _YES_NO = re.compile(r"能否|是否|可否|能不能|可不可以|是不是|会不会|允不允许|[可能会要]\S{0,12}吗[？?]?$")
 _VERDICT = re.compile(r"(?:可予以|予以|可以|可|准予|允许|免征|免予|免收|减半|暂停|暂缓|不得|不能|不予|不再|禁止|无需|不需要|须|应当)")
-_WHEN = tuple(read_table("intents.tsv").get("date", "").split())
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def fact_of(question: str, wanted: set[str], lead: Quoted) -> str:
         if dep:
             return dep
     q = normalize(question)
-    if any(w in q for w in _WHEN):
+    if asks_date(question):
         when = _when(quote)
         if when:
             return "、".join(dict.fromkeys(when[:MAX_FACTS]))

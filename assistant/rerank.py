@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from assistant.intents import asked
 from assistant.text import match_form, normalize, split_sentences, weighted_coverage
 from assistant.vocab import blank_not_places, gazetteer, short_place
 
@@ -58,19 +59,12 @@ FEATURES = (
 )
 
 _SPLIT_PIECE = re.compile(r"~\d+$")
-# what a clause states, for the question's intents (data/intents.tsv) that ask for a figure
+# what a clause states, for the question's intents (assistant/intents.py) that ask for a figure
 _STATES = {
     "amount": re.compile(r"\d[\d.,]*\s*(?:万元|亿元|千元|元|%|％)|[一二三四五六七八九十百千万]+(?:万元|元)"),
     "count": re.compile(r"\d+\s*(?:家|个|项|人|所|次|批|户|名)"),
     "date": re.compile(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{4}[-/.]\d{1,2}"),
 }
-
-
-@lru_cache(maxsize=1)
-def _intent_words() -> dict[str, tuple[str, ...]]:
-    from assistant.vocab import read_table
-
-    return {k: tuple(v.split()) for k, v in read_table("intents.tsv").items() if k in _STATES}
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,7 @@ def read_question(query: str, weights: dict[str, float]) -> Question:
     q = match_form(query)
     runs = re.findall(r"[\u4e00-\u9fff0-9a-z]+", q)
     chars = tuple(dict.fromkeys(r[i:i + 2] for r in runs for i in range(len(r) - 1)))
-    asks = frozenset(k for k, words in _intent_words().items() if any(w in q for w in words))
+    asks = frozenset(asked(query) & _STATES.keys())
     return Question(weights, query_places(query), bigrams, chars, asks)
 
 

@@ -11,7 +11,6 @@ import pytest
 from assistant.answer import (
     check_grounded,
     compose,
-    intents,
     mentioned_region,
     mentioned_regions,
     concerns,
@@ -19,6 +18,7 @@ from assistant.answer import (
     unconcerned_place,
 )
 from assistant.calibration import DEFAULT
+from assistant.intents import intents
 from assistant.layout import section_label
 from assistant.facts import attach_facts
 from assistant.llm import Rewriter, keep_grounded
@@ -72,6 +72,7 @@ def test_intents_and_regions():
     assert "department" in intents("由哪个部门负责？")
     # spoken amount questions: a one-character grant verb before 多少; 多少 alone asks for neither
     assert "amount" in intents("评上了能奖多少？") and "amount" in intents("完成改制后区里补多少")
+    assert intents("评上名牌给多少奖金？") & {"amount", "count"} == {"amount"}
     assert not intents("咨询热线是多少？") & {"amount", "count"} and "count" in intents("奖多少家企业？")
     assert mentioned_region("蓟州区对高企奖励多少", REGIONS) == "天津市蓟州区"
     assert mentioned_region("芦台开发区上市奖励", REGIONS) == "河北省唐山市芦台经济开发区"

@@ -9,7 +9,8 @@ from dataclasses import replace
 
 import httpx
 
-from assistant.answer import check_grounded, compose, intents
+from assistant.answer import check_grounded, compose
+from assistant.intents import intents
 from assistant.calibration import DEFAULT
 from assistant.evaluate.metrics import answer_form, answer_statements, has_scraps, repeats_header, repeats_statement
 from assistant.facts import attach_facts
