@@ -200,7 +200,10 @@ def region_aliases(regions: list[str]) -> list[Region]:
     out = []
     for name in regions:
         parts = re.findall(r"[\u4e00-\u9fff]+?(?:省|自治区|市|区|县|经济开发区|开发区|新区)", name) or [name]
-        last = parts[-1]
+        # a division these suffixes do not end (云南省大理白族自治州, …盟, …地区) is the name's last part
+        # itself: the province before it must not become the alias of the whole name
+        rest = name[len("".join(parts)):] if name.startswith("".join(parts)) else ""
+        last = rest or parts[-1]
         aliases = {name, last}
         aliases.add(short_place(last))
         if last.endswith("经济开发区"):

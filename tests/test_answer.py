@@ -81,6 +81,10 @@ def test_intents_and_regions():
     assert places_named("北京市海淀区对高新技术企业奖励多少？", REGIONS) == ["北京市", "海淀区"]
     assert places_named("芦台开发区上市奖励", REGIONS) == ["芦台开发区"]
     assert places_named("在上海证券交易所上市补助多少", REGIONS) == []
+    # a 自治州 (or 盟, 地区) is named by its own name: its province is another region, not its alias
+    prefecture = ["云南省", "云南省大理白族自治州"]
+    assert mentioned_region("云南省对返岗人员有什么补贴？", prefecture) == "云南省"
+    assert mentioned_region("大理白族自治州对返岗人员有什么补贴？", prefecture) == "云南省大理白族自治州"
 
 
 def test_a_place_is_refused_only_when_no_retrieved_clause_concerns_it():
