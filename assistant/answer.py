@@ -147,6 +147,31 @@ def mentioned_regions(question: str, regions: list[str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+# places joined as one list ("宝坻区和西青区", "蓟州区、西青区及芦台开发区"): what lies between two of them
+_COORDINATION = re.compile(r"\s*(?:和|与|及|以及|、|，|,|跟|同|或)\s*")
+
+
+def regions_asked_apart(question: str, regions: list[str]) -> list[str]:
+    """The regions a question asks about one by one: several it names as one list ("宝坻区和西青区…"),
+    or with 分别/各/比较; [] otherwise. "重庆市为湖北支援了…" names two places in different roles and
+    is one question about one subject."""
+    named = mentioned_regions(question, regions)
+    if len(named) < 2:
+        return []
+    if asks_every_region(question):
+        return named
+    q = blank_not_places(normalize(question))
+    spans = []
+    for r in region_aliases(named):
+        at = [(q.find(a), -len(a)) for a in r.aliases if a in q]
+        if at:
+            pos, neg = min(at)  # the earliest mention, in its longest form (宝坻区, not 宝坻)
+            spans.append((pos, -neg))
+    spans.sort()
+    joined = all(_COORDINATION.fullmatch(q[a + n : b]) for (a, n), (b, _) in zip(spans, spans[1:]))
+    return named if len(spans) == len(named) and joined else []
+
+
 def refusal(reason: str, hits: list[Hit], regions: list[str], related_k: int = 3) -> Answer:
     """A refused answer that names what the corpus covers and shows the nearest clauses as 可能相关."""
     covered = "、".join(regions[:MAX_LISTED_REGIONS]) if regions else "（无）"
@@ -255,6 +280,7 @@ def compose(
 def _read_question(question: str, regions: list[str], documents: list[dict] | None, idf) -> _Question:
     wanted = intents(question)
     named = mentioned_regions(question, regions)
+    apart = regions_asked_apart(question, regions)
     from_metadata = bool(wanted & {"doc_number", "date"} and documents)
     return _Question(
         text=question,
@@ -262,7 +288,7 @@ def _read_question(question: str, regions: list[str], documents: list[dict] | No
         idf=idf,
         region_words=tuple(a for r in region_aliases(regions) for a in r.aliases),
         named=mentioned_region(question, regions) if len(named) <= 1 else None,  # several: answer per region
-        several=set(named) if len(named) > 1 else set(),
+        several=set(apart),
         explicit=bool(_GENERAL.search(normalize(question))),
         from_metadata=from_metadata,
         meta_question=from_metadata and bool(named),

@@ -11,7 +11,14 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from assistant.answer import MAX_REGION_LINES, asks_every_region, compose, mentioned_region, mentioned_regions
+from assistant.answer import (
+    MAX_REGION_LINES,
+    asks_every_region,
+    compose,
+    mentioned_region,
+    mentioned_regions,
+    regions_asked_apart,
+)
 from assistant.conversation import SessionStore, own_words, resolve
 from assistant.schema import Answer, IndexSwappedError, QueryError
 from assistant.text import normalize
@@ -133,14 +140,15 @@ class Assistant:
             # regions than an answer lists (a province's) is searched once: the per-region searches'
             # scores do not compare, and the deep pool already holds the regions the question is about.
             named = regions
-        if len(named) > 1:
+        if len(named) > 1 and (named == regions or regions_asked_apart(query, regions)):
             # "海淀区和龙河经济开发区分别…": search each named region, so every one gets its line.
             hits = []
             for r in named:
                 hits.extend(retriever.search(query, k=3, region=r, doc_id=doc_id))
             hits.sort(key=lambda h: -h.score)
             return hits, hits
-        soft = region is None and bool(named)
+        # "重庆市为湖北支援了…" names two places in different roles: one search of the whole library
+        soft = region is None and len(named) == 1
         if soft:
             region = mentioned_region(query, regions)
         pool = retriever.search(query, k=POOL_K, region=region, doc_id=doc_id, unknown_region=soft)
