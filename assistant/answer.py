@@ -194,6 +194,7 @@ class _Question:
     text: str
     wanted: set  # the intents (amount, count, doc_number, date …)
     idf: dict | None
+    focus_weight: float  # how much the words beside the question word count in choosing the sentence
     region_words: tuple  # every alias of every covered region: not content words of the question
     named: str | None  # the one region it names (None when it names none, or several)
     several: set  # the regions it names one by one ("朝阳区和顺义区…分别"), when more than one
@@ -242,7 +243,7 @@ def compose(
     place = unconcerned_place(question, list(pool or hits), regions, documents)
     if place:
         return refusal(f"已收录的政策文件不涉及“{place}”。", hits, regions)
-    q = _read_question(question, regions, documents, idf)
+    q = _read_question(question, regions, documents, idf, t.focus_weight)
     scored = _score(q, hits)
     evidence, usable = _weigh(q, scored, hits, t.min_coverage)
     if evidence.refuses(t):
@@ -277,7 +278,8 @@ def compose(
                   notice=validity_note(citations, records, today), clarify=clarify)
 
 
-def _read_question(question: str, regions: list[str], documents: list[dict] | None, idf) -> _Question:
+def _read_question(question: str, regions: list[str], documents: list[dict] | None, idf,
+                   focus_weight: float = DEFAULT.focus_weight) -> _Question:
     wanted = intents(question)
     named = mentioned_regions(question, regions)
     apart = regions_asked_apart(question, regions)
@@ -286,6 +288,7 @@ def _read_question(question: str, regions: list[str], documents: list[dict] | No
         text=question,
         wanted=wanted,
         idf=idf,
+        focus_weight=focus_weight,
         region_words=tuple(a for r in region_aliases(regions) for a in r.aliases),
         named=mentioned_region(question, regions) if len(named) <= 1 else None,  # several: answer per region
         several=set(apart),
@@ -299,7 +302,7 @@ def _score(q: _Question, hits: list[Hit]) -> list[_Scored]:
     scored = []
     for rank, h in enumerate(hits):
         cov = coverage(_GENERAL.sub("", q.text), h.clause.index_text(), q.region_words, q.idf)
-        quote, s = best_quote(h.clause, q.text, q.wanted, q.idf)
+        quote, s = best_quote(h.clause, q.text, q.wanted, q.idf, focus_weight=q.focus_weight)
         # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
         scored.append(_Scored(cov, s - RANK_PENALTY * rank, rank, h, quote))
     return scored
@@ -337,12 +340,13 @@ def _weigh(q: _Question, scored: list[_Scored], hits: list[Hit], min_coverage: f
 
 
 def assess(question: str, hits: list[Hit], regions: list[str] | None = None, documents: list[dict] | None = None,
-           idf: dict[str, float] | None = None, min_coverage: float = DEFAULT.min_coverage) -> Evidence | None:
+           idf: dict[str, float] | None = None, min_coverage: float = DEFAULT.min_coverage,
+           focus_weight: float = DEFAULT.focus_weight) -> Evidence | None:
     """The refusal evidence compose weighs for these hits (None without hits), for calibration."""
     if not hits:
         return None
     regions = list(regions or sorted({h.clause.region for h in hits}))
-    q = _read_question(question, regions, documents, idf)
+    q = _read_question(question, regions, documents, idf, focus_weight)
     return _weigh(q, _score(q, hits), hits, min_coverage)[0]
 
 
@@ -481,7 +485,7 @@ def _cite(q: _Question, chosen: list[_Scored], records: dict, today) -> list[Quo
         quote = x.quote
         if n > 1 and SECONDARY_MIN_CHARS < QUOTE_MIN_CHARS:
             # the best clause is quoted at length; the others only as far as they say something
-            quote = best_quote(x.hit.clause, q.text, q.wanted, q.idf, SECONDARY_MIN_CHARS)[0]
+            quote = best_quote(x.hit.clause, q.text, q.wanted, q.idf, SECONDARY_MIN_CHARS, q.focus_weight)[0]
         quoted.append(Quoted(_citation(n, x.hit, quote, records.get(x.hit.clause.doc_id), today), x.hit.clause))
     return quoted
 

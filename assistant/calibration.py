@@ -30,6 +30,9 @@ class Thresholds:
     weak_coverage: float = 0.6
     min_dense: float = 0.76
     min_quote_coverage: float = 0.1
+    # which sentence of a clause is quoted: the question's words beside its question word (注重哪些方面,
+    # 如何处置) name what is asked, and weigh this many times the others (1: no different)
+    focus_weight: float = 1.0
     # fusion: weight of the dense ranking against the lexical one (1), and the re-rank of the fused
     # head by rarity-weighted question coverage of the clause and of its best sentence
     dense_weight: float = 0.5
@@ -44,7 +47,7 @@ class Thresholds:
 # existed (a grid over both sets whose script was not kept); also what tests over the hash embedder use.
 DEFAULT = Thresholds()
 
-ANSWER_FIELDS = ("min_coverage", "weak_coverage", "min_dense", "min_quote_coverage")
+ANSWER_FIELDS = ("min_coverage", "weak_coverage", "min_dense", "min_quote_coverage", "focus_weight")
 RANKING_FIELDS = ("dense_weight", "rerank_clause", "rerank_sentence")
 
 

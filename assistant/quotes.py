@@ -195,9 +195,24 @@ def tidy_quote(quote: str) -> str:
     return re.sub(r"\s{2,}|\n", " ", quote).strip()
 
 
+# The words beside the question word say what is asked ("…行动注重哪些方面", "如何处置哄抬物价"): the
+# rest of a question names the subject, which a news lead or a preamble restates without answering.
+# FOCUS_CHARS on each side: two words of Chinese on each side of 哪些/如何/多少 …
+_QUESTION_WORD = re.compile(r"哪些|哪个|哪家|哪里|什么|如何|怎么|怎样|多少|几|何")
+FOCUS_CHARS = 4
+
+
+def focus_words(question: str) -> str:
+    """The text around a question's first question word (in match form), or "" without one."""
+    q = normalize(question)
+    m = _QUESTION_WORD.search(q)
+    return match_form(q[max(0, m.start() - FOCUS_CHARS) : m.end() + FOCUS_CHARS]) if m else ""
+
+
 def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | None = None,
-               min_chars: int | None = None) -> tuple[str, float]:
-    """The sentence (or adjacent sentences) of a clause that best answers the question; always a substring."""
+               min_chars: int | None = None, focus_weight: float = 1.0) -> tuple[str, float]:
+    """The sentence (or adjacent sentences) of a clause that best answers the question; always a substring.
+    `focus_weight` (calibrated: calibration.Thresholds) weighs the words beside the question word."""
     min_chars = QUOTE_MIN_CHARS if min_chars is None else min_chars
     text = clause.text
     q_tokens = token_weights(question, idf)
@@ -205,7 +220,9 @@ def best_quote(clause, question: str, wanted: set[str], idf: dict[str, float] | 
     # tell which of its sentences answers: those words count less in choosing the sentence.
     # The clause's score stays the full one: it ranks the clause against the others.
     title = match_form(clause.doc_title)
-    choosing = {t: w * (TITLE_WORD_WEIGHT if t in title else 1.0) for t, w in q_tokens.items()}
+    focus = focus_words(question) if focus_weight != 1.0 else ""
+    choosing = {t: w * (TITLE_WORD_WEIGHT if t in title else 1.0) * (focus_weight if t in focus else 1.0)
+                for t, w in q_tokens.items()}
     spans = _sentence_spans(text, clause.doc_title)
     if not spans:
         return text.strip(), 0.0

@@ -163,3 +163,18 @@ def test_answer_form_metrics_on_known_answers():
     table = answer_form(["30万元 [1]\n《甲》：给予30万元奖励。 [1]", "《乙》：给予奖励。（未规定金额） [1]\n⚠ [1] 已过期（2020年）"], [True, False])
     assert table["answers"] == 2 and table["unasked_no_amount"] == 1 and table["validity_line"] == 1
     assert table["repeat_header"] == 0 and table["near_identical"] == 0 and table["scraps"] == 0
+
+
+def test_the_words_beside_the_question_word_choose_the_sentence():
+    # a news text's lead restates the question's subject; the sentence that says what is asked (注重)
+    # comes later. With the calibrated focus weight the words beside 哪些 decide; without it the lead wins.
+    from assistant.quotes import focus_words
+
+    text = ("为切实做好防控工作，某部日前启动开展专项法治宣传行动，大力宣传动物防疫法和野生动物保护法等法律法规。"
+            "此次专项法治宣传行动注重以案释法，注重运用新媒体新技术。")
+    c = clause("news#前言", text, title="某部开展专项法治宣传行动", section="前言")
+    question = "某部启动开展专项法治宣传行动注重哪些方面？"
+    assert "注重" in focus_words(question) and "启动" not in focus_words(question)
+    assert best_quote(c, question, set())[0].startswith("为切实做好")
+    assert best_quote(c, question, set(), focus_weight=3.0)[0].startswith("此次专项法治宣传行动注重以案释法")
+    assert focus_words("介绍一下这个政策") == ""

@@ -36,7 +36,7 @@ def two_sets(tmp_path, monkeypatch):
     # a small grid keeps the test fast; the method is the same
     monkeypatch.setattr(cal, "RANKING_GRID", {"dense_weight": (0.5, 1.0), "rerank_clause": (0.0, 0.02), "rerank_sentence": (0.02,)})
     monkeypatch.setattr(cal, "ANSWER_GRID", {"min_coverage": (0.1, 0.15, 0.3), "weak_coverage": (0.6,), "min_dense": (0.0, 0.76, 0.99),
-                                             "min_quote_coverage": (0.0, 0.1)})
+                                             "min_quote_coverage": (0.0, 0.1), "focus_weight": (1.0, 2.0)})
     from assistant.config import Settings
 
     settings = Settings(embedder="hash", hash_dim=256, data_dir=tmp_path / "data", index_dir=tmp_path / "index")
@@ -82,7 +82,8 @@ def test_the_refusal_shortcut_agrees_with_compose(two_sets):
             loose = replace(t, weak_coverage=0.0, min_dense=0.0, min_quote_coverage=0.0)
             kw = dict(regions=assistant.regions(), documents=index.documents, idf=index.idf(), pool=pool, today=assistant.today())
             first = compose(query, hits, thresholds=loose, **kw)
-            ev = assess(query, hits, regions=assistant.regions(), documents=index.documents, idf=index.idf(), min_coverage=t.min_coverage)
+            ev = assess(query, hits, regions=assistant.regions(), documents=index.documents, idf=index.idf(), min_coverage=t.min_coverage,
+                        focus_weight=t.focus_weight)
             assert compose(query, hits, thresholds=t, **kw).refused == (first.refused or ev.refuses(t)), (question, t)
             checked += 1
     assert checked == len(questions) * len(cal._grid(cal.ANSWER_GRID))

@@ -7,12 +7,13 @@ outside dev set together, with cross-validation, and write what was chosen and w
    fallback when no learned re-ranker is trained for the model); the learned re-ranker, trained by
    `train-reranker` on the fusion chosen here, is measured beside it (its held-out figures are on
    eval/reranker.md) and is what the answer grid runs over;
-2. answering (min coverage, weak coverage, min cosine, min quote coverage), over the ranking chosen in 1:
+2. answering (min coverage, weak coverage, min cosine, min quote coverage, and the focus weight of the
+   words beside the question word in choosing the quoted sentence), over the ranking chosen in 1:
    the objective is the share of questions handled right, averaged over the two sets — a seed
    question answered with every fact, a seed question that should be refused refused, an outside
    question answered with the gold span — so a false refusal costs as much as a missed one.
-Every item is searched once per ranking point and composed once per min-coverage value; the other
-thresholds only decide refusal, which is read off the evidence each item's answer carries (answer.assess).
+Every item is searched once per ranking point and composed once per min-coverage and focus-weight value;
+the other thresholds only decide refusal, which is read off the evidence each item's answer carries (answer.assess).
 Items fall into folds by a hash of their id; each fold's figures come from the values chosen on the
 other folds (held out), beside the in-sample figures of the values chosen on everything.
 Ties go to the point nearest the documented defaults, so a value moves only when the data says so.
@@ -43,6 +44,7 @@ ANSWER_GRID = {
     "weak_coverage": (0.4, 0.5, 0.6, 0.7, 0.8),
     "min_dense": (0.70, 0.72, 0.74, 0.76, 0.78, 0.80, 0.82),
     "min_quote_coverage": (0.0, 0.05, 0.1, 0.15, 0.2),
+    "focus_weight": (1.0, 2.0, 3.0),
 }
 FOLDS = 5
 LEARNED = ("learned",)  # the key of the learned re-ranker's ranks in Item.first
@@ -66,7 +68,7 @@ class Item:
     facts: tuple[str, ...] = ()
     fold: int = 0
     first: dict = field(default_factory=dict)  # ranking point → 0-based rank of the first gold passage (None: not in 10)
-    answers: dict = field(default_factory=dict)  # min_coverage → (answer record, evidence)
+    answers: dict = field(default_factory=dict)  # (min_coverage, focus_weight) → (refused, right, evidence)
 
 
 # -- loading -------------------------------------------------------------------------------------------
@@ -147,19 +149,21 @@ def measure_answers(index, items: list[Item], embedder, settings, ranking: dict,
 
         for it in tqdm(items, desc="answers", unit="q", file=sys.stderr, disable=not progress):
             query, hits, pool = assistant.evidence(it.query)
-            for m in ANSWER_GRID["min_coverage"]:
+            for m, fw in itertools.product(ANSWER_GRID["min_coverage"], ANSWER_GRID["focus_weight"]):
                 # refusal by the other thresholds is decided from the evidence, so they are off here
-                t = replace(assistant.thresholds, min_coverage=m, weak_coverage=0.0, min_dense=0.0, min_quote_coverage=0.0)
+                t = replace(assistant.thresholds, min_coverage=m, weak_coverage=0.0, min_dense=0.0, min_quote_coverage=0.0,
+                            focus_weight=fw)
                 a = compose(query, hits, regions=assistant.regions(), documents=index.documents, idf=index.idf(),
                             pool=pool, today=assistant.today(), thresholds=t)
-                ev = assess(query, hits, regions=assistant.regions(), documents=index.documents, idf=index.idf(), min_coverage=m)
+                ev = assess(query, hits, regions=assistant.regions(), documents=index.documents, idf=index.idf(), min_coverage=m,
+                            focus_weight=fw)
                 if it.kind == "span":
                     good = answer_contains(a.answer, it.gold, False)
                 elif it.kind == "seed":
                     good = not it.facts or fact_accuracy(a.answer, list(it.facts)) == 1.0
                 else:
                     good = False
-                it.answers[m] = (bool(a.refused), good, ev)
+                it.answers[(m, fw)] = (bool(a.refused), good, ev)
 
 
 # -- choosing ------------------------------------------------------------------------------------------------
@@ -201,7 +205,7 @@ def ranking_scores(sets: list[list[Item]], point, keep) -> dict:
 
 def refused(it: Item, t: Thresholds) -> bool:
     """Whether the answer stage refuses an item under thresholds t (see answer.compose)."""
-    was_refused, _, ev = it.answers[t.min_coverage]
+    was_refused, _, ev = it.answers[(t.min_coverage, t.focus_weight)]
     return was_refused or ev.refuses(t)
 
 
@@ -217,7 +221,7 @@ def answer_scores(sets: list[list[Item]], t, keep) -> dict:
         return sum(1 for it in group if ok(it)) / len(group) if group else 0.0
 
     def right(it) -> bool:
-        return not refused(it, t_of(it)) and it.answers[t_of(it).min_coverage][1]
+        return not refused(it, t_of(it)) and it.answers[(t_of(it).min_coverage, t_of(it).focus_weight)][1]
 
     answered_ok = rate(seed, right)
     refused_ok = rate(refuse, lambda it: refused(it, t_of(it)))
