@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from assistant.calibration import DEFAULT, Thresholds
-from assistant.intents import INTENT_WORDS, intents
+from assistant.intents import ACROSS_REGIONS, INTENT_WORDS, asks_every_region, intents
 from assistant.layout import Quoted, fact_line, same_statement, source_lines, validity_line, validity_note
 from assistant.quotes import GRANT, QUOTE_MIN_CHARS, SECONDARY_MIN_CHARS, best_quote, key_figure
 from assistant.schema import Answer, Citation, Hit
@@ -45,7 +45,6 @@ CLARIFY_QUESTION = "您的企业注册在哪个地区？"
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
 
-_GENERAL = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
 
 
 def mentioned_region(question: str, regions: list[str]) -> str | None:
@@ -102,11 +101,6 @@ def unconcerned_place(question: str, hits: list[Hit], regions: list[str], docume
         if not any(concerns(h, place, places.get(h.clause.doc_id, ())) for h in hits):
             return place
     return None
-
-
-def asks_every_region(question: str) -> bool:
-    """True for "各区…", "哪些地区…", "分别…": a question that wants one line per region."""
-    return bool(_GENERAL.search(normalize(question)))
 
 
 def coverage(question: str, clause_text: str, region_words: tuple[str, ...] = (), idf: dict[str, float] | None = None) -> float:
@@ -292,7 +286,7 @@ def _read_question(question: str, regions: list[str], documents: list[dict] | No
         region_words=tuple(a for r in region_aliases(regions) for a in r.aliases),
         named=mentioned_region(question, regions) if len(named) <= 1 else None,  # several: answer per region
         several=set(apart),
-        explicit=bool(_GENERAL.search(normalize(question))),
+        explicit=bool(ACROSS_REGIONS.search(normalize(question))),
         from_metadata=from_metadata,
         meta_question=from_metadata and bool(named),
     )
@@ -301,7 +295,7 @@ def _read_question(question: str, regions: list[str], documents: list[dict] | No
 def _score(q: _Question, hits: list[Hit]) -> list[_Scored]:
     scored = []
     for rank, h in enumerate(hits):
-        cov = coverage(_GENERAL.sub("", q.text), h.clause.index_text(), q.region_words, q.idf)
+        cov = coverage(ACROSS_REGIONS.sub("", q.text), h.clause.index_text(), q.region_words, q.idf)
         quote, s = best_quote(h.clause, q.text, q.wanted, q.idf, focus_weight=q.focus_weight)
         # Retrieval rank matters most; the sentence score breaks near-ties toward clauses that carry the figure.
         scored.append(_Scored(cov, s - RANK_PENALTY * rank, rank, h, quote))

@@ -26,6 +26,15 @@ _HOW_MANY = re.compile(r"多少\s*(?:([所条起幅份批名位户台辆张套�
 _GRANT_HOW_MUCH = re.compile(r"[奖补贴返]\s*(?:能|可|可以|给|了)?\s*多少")
 
 
+# a question asking region by region ("各区…", "哪些地区…", "分别…"): these words ask how to answer, not about what
+ACROSS_REGIONS = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
+
+
+def asks_every_region(question: str) -> bool:
+    """True for "各区…", "哪些地区…", "分别…": a question that wants one line per region."""
+    return bool(ACROSS_REGIONS.search(normalize(question)))
+
+
 def asked(question: str) -> set[str]:
     """Every kind of answer the question's words ask for, a date of the text included
     ("什么时候截止"): what a clause that answers it would state."""

@@ -11,15 +11,9 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from assistant.answer import (
-    MAX_REGION_LINES,
-    asks_every_region,
-    compose,
-    mentioned_region,
-    mentioned_regions,
-    regions_asked_apart,
-)
+from assistant.answer import MAX_REGION_LINES, compose, mentioned_region, mentioned_regions, regions_asked_apart
 from assistant.conversation import SessionStore, own_words, resolve
+from assistant.intents import asks_every_region
 from assistant.schema import Answer, IndexSwappedError, QueryError
 from assistant.text import normalize
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from assistant.intents import ACROSS_REGIONS
 from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights
 
 TITLE_WORD_WEIGHT = 0.5  # weight of a question word the document title contains, in choosing a sentence
@@ -204,7 +205,7 @@ FOCUS_CHARS = 4
 
 def focus_words(question: str) -> str:
     """The text around a question's first question word (in match form), or "" without one."""
-    q = normalize(question)
+    q = ACROSS_REGIONS.sub(" ", normalize(question))  # 分别, 各区: how to answer, not what is asked
     m = _QUESTION_WORD.search(q)
     return match_form(q[max(0, m.start() - FOCUS_CHARS) : m.end() + FOCUS_CHARS]) if m else ""
 
