@@ -30,6 +30,17 @@ _GRANT_HOW_MUCH = re.compile(r"[奖补贴返]\s*(?:能|可|可以|给|了)?\s*�
 ACROSS_REGIONS = re.compile(r"各区|各地|哪些区|哪些地区|各个区|分别|比较|对比|不同地区")
 
 
+# what answers a contact question (咨询电话是多少, 打哪个热线): a number to dial, an address to visit online
+CONTACT = re.compile(
+    r"\d{3,4}\s*[-－—]\s*\d{7,8}"  # 0523-86391105
+    r"|(?<!\d)1[3-9]\d{9}(?!\d)"  # a mobile number
+    r"|(?<!\d)[48]00\s*[-－—]?\s*\d{3}\s*[-－—]?\s*\d{4}(?!\d)"  # 400-649-1366
+    r"|(?:电话|热线|专线|拨打|联系方式)[^。；;\n]{0,12}?(?<!\d)\d{5,8}(?!\d)"  # 12366, 86512345 after its label
+    r"|(?<!\d)\d{5,8}(?!\d)[^。；;，,\n\d]{0,8}?(?:热线|专线|电话)"  # … or before it (12366纳税服务热线)
+    r"|https?://\S+|www\.\S+|[A-Za-z0-9_.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
+
+
 def asks_every_region(question: str) -> bool:
     """True for "各区…", "哪些地区…", "分别…": a question that wants one line per region."""
     return bool(ACROSS_REGIONS.search(normalize(question)))
@@ -53,7 +64,8 @@ def asked(question: str) -> set[str]:
 
 def intents(question: str) -> set[str]:
     """What kind of answer a question asks for: amount (how much), grant (a benefit), count, department,
-    place, condition, and doc_number or date of the document itself (only with a word of issuing)."""
+    place, condition, contact (a number or address), and doc_number or date of the document itself
+    (only with a word of issuing)."""
     found = asked(question)
     if not _ISSUING.search(normalize(question)):
         found -= {"doc_number", "date"}

@@ -18,7 +18,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from assistant.intents import asks_date
+from assistant.intents import CONTACT, asks_date
 from assistant.quotes import AMOUNT_UNIT, ngram_jaccard, tidy_quote
 from assistant.schema import Citation, Clause
 from assistant.text import compact, normalize
@@ -107,6 +107,15 @@ def _department(quoted: Quoted) -> str:
     return m.group(0).strip() if m else ""
 
 
+def _contact(found: str) -> str:
+    # "电话：0523-86391105" → 0523-86391105, "12366纳税服务热线" → 12366: the fact is the number; its
+    # label stays in the quote beside it. An address (https://…, a mailbox) is the fact as found.
+    if re.search(r"https?://|www\.|@", found):
+        return found.strip()
+    m = re.search(r"\d[\d\s\-－—]*\d", found)
+    return m.group(0).strip() if m else found.strip()
+
+
 def _when(quote: str) -> list[str]:
     return [m.group(0).strip() for m in _DATE.finditer(quote)] or [m.group(0).strip() for m in _DURATION.finditer(quote)]
 
@@ -134,6 +143,10 @@ def fact_of(question: str, wanted: set[str], lead: Quoted) -> str:
         dep = _department(lead)
         if dep:
             return dep
+    if "contact" in wanted:
+        contacts = [_contact(m.group(0)) for m in CONTACT.finditer(normalize(quote))]
+        if contacts:
+            return "、".join(dict.fromkeys(contacts[:MAX_FACTS]))
     q = normalize(question)
     if asks_date(question):
         when = _when(quote)

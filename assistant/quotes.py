@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from assistant.intents import ACROSS_REGIONS
+from assistant.intents import ACROSS_REGIONS, CONTACT
 from assistant.text import expand_aliases, match_form, normalize, split_sentences, token_weights
 
 TITLE_WORD_WEIGHT = 0.5  # weight of a question word the document title contains, in choosing a sentence
@@ -76,6 +76,8 @@ def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str]
         score += CONDITION_BONUS
     if "place" in wanted and _PLACE_CUE.search(s):
         score += PLACE_BONUS
+    if "contact" in wanted and CONTACT.search(normalize(sentence)):
+        score += FIGURE_BONUS  # the number or address asked for is a figure too
     if len(normalize(sentence)) < 8:
         score -= SHORT_SENTENCE_PENALTY
     return score

@@ -178,3 +178,22 @@ def test_the_words_beside_the_question_word_choose_the_sentence():
     assert best_quote(c, question, set())[0].startswith("为切实做好")
     assert best_quote(c, question, set(), focus_weight=3.0)[0].startswith("此次专项法治宣传行动注重以案释法")
     assert focus_words("介绍一下这个政策") == ""
+
+
+def test_a_contact_question_leads_with_the_number():
+    # 咨询电话是多少: the sentence that gives the number is quoted, and the number leads the answer
+    from assistant.intents import intents
+
+    text = ("鉴于当前疫情防控形势，为避免人员聚集，自即日起暂停办理所有婚姻登记业务，恢复办理时间另行通知。"
+            "咨询电话：0523-12345678、0523-87654321。")
+    c = clause("hy#前言", text, title="关于暂停办理婚姻登记业务的公告", section="前言")
+    question = "区民政局婚姻登记咨询电话是多少？"
+    assert "contact" in intents(question) and not intents("这项政策的内容是什么？") & {"contact"}
+    a = compose(question, [hit(c)], regions=["某省某市"], thresholds=NO_COSINE)
+    assert a.answer.startswith("0523-12345678、0523-87654321 [1]")
+    assert "咨询电话：0523-12345678" in a.citations[0].quote and not check_grounded(a)
+    # a service number before its label, a 400 number, a mailbox
+    lead = ("请拨打12366纳税服务热线，或技术服务热线400-649-1366，或发邮件至 help@example.gov.cn 。")
+    c2 = clause("tax#一", lead, title="关于办税咨询渠道的公告", section="一、")
+    a2 = compose("纳税服务热线和技术服务热线是多少？", [hit(c2)], regions=["某省某市"], thresholds=NO_COSINE)
+    assert a2.answer.startswith("12366、400-649-1366、help@example.gov.cn [1]")
