@@ -162,8 +162,8 @@ def fact_line(question: str, wanted: set[str], quoted: list[Quoted]) -> str:
     if not quoted:
         return ""
     fact = fact_of(question, wanted, quoted[0])
-    if not fact:
-        return ""
+    if not fact or ngram_jaccard(fact, quoted[0].citation.quote) >= NEAR_IDENTICAL:
+        return ""  # none, or the quote is the fact nearly word for word ("咨询电话：0523-…。"): said once
     parts = [compact(p) for p in fact.split("、")]
     ns = [x.citation.n for x in quoted if all(p in compact(x.citation.quote) for p in parts)]
     return f"{fact} {markers(ns or [quoted[0].citation.n])}"
