@@ -45,8 +45,6 @@ CLARIFY_QUESTION = "您的企业注册在哪个地区？"
 MAX_LISTED_REGIONS = 12  # a refusal names at most this many covered regions
 
 
-
-
 def mentioned_region(question: str, regions: list[str]) -> str | None:
     """The most specific corpus region a question names (海淀 → 北京市海淀区), or None."""
     q = blank_not_places(normalize(question))
