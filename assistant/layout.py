@@ -143,15 +143,15 @@ def fact_of(question: str, wanted: set[str], lead: Quoted) -> str:
         dep = _department(lead)
         if dep:
             return dep
+    if asks_date(question):  # "热线什么时候开通": the date, not the number
+        when = _when(quote)
+        if when:
+            return "、".join(dict.fromkeys(when[:MAX_FACTS]))
     if "contact" in wanted:
         contacts = [_contact(m.group(0)) for m in CONTACT.finditer(normalize(quote))]
         if contacts:
             return "、".join(dict.fromkeys(contacts[:MAX_FACTS]))
     q = normalize(question)
-    if asks_date(question):
-        when = _when(quote)
-        if when:
-            return "、".join(dict.fromkeys(when[:MAX_FACTS]))
     if _YES_NO.search(q):
         return _verdict(quote, question)
     return ""

@@ -198,3 +198,8 @@ def test_a_contact_question_leads_with_the_number():
     c2 = clause("tax#一", lead, title="关于办税咨询渠道的公告", section="一、")
     a2 = compose("纳税服务热线和技术服务热线是多少？", [hit(c2)], regions=["某省某市"], thresholds=NO_COSINE)
     assert a2.answer.startswith("12366、400-649-1366、help@example.gov.cn [1]")
+    # a question about when a hotline opens asks the date, though it names the hotline
+    c3 = clause("rx#前言", "自2月9日12时起开通24小时爱心服务热线0523-12345678，为困难群众提供生活服务。",
+                title="关于开通爱心服务热线的通告", section="前言")
+    a3 = compose("爱心服务热线什么时候开通？", [hit(c3)], regions=["某省某市"], thresholds=NO_COSINE)
+    assert a3.answer.startswith("2月9日") and "0523-12345678" in a3.answer
