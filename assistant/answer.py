@@ -139,15 +139,14 @@ def mentioned_regions(question: str, regions: list[str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-# places joined as one list ("宝坻区和西青区", "蓟州区、西青区及芦台开发区"): what lies between two of them
+# places joined as one list ("海淀区和朝阳区", "海淀区、朝阳区及龙河开发区"): what lies between two of them
 _COORDINATION = re.compile(r"\s*(?:和|与|及|以及|、|，|,|跟|同|或)\s*")
 
 
-def regions_asked_apart(question: str, regions: list[str]) -> list[str]:
-    """The regions a question asks about one by one: several it names as one list ("宝坻区和西青区…"),
-    or with 分别/各/比较; [] otherwise. "重庆市为湖北支援了…" names two places in different roles and
-    is one question about one subject."""
-    named = mentioned_regions(question, regions)
+def regions_asked_apart(question: str, named: list[str]) -> list[str]:
+    """Of the regions a question names (`named`: mentioned_regions), those it asks about one by one:
+    several it names as one list ("海淀区和朝阳区…"), or with 分别/各/比较; [] otherwise. "重庆市为湖北
+    支援了…" names two places in different roles and is one question about one subject."""
     if len(named) < 2:
         return []
     if asks_every_region(question):
@@ -157,7 +156,7 @@ def regions_asked_apart(question: str, regions: list[str]) -> list[str]:
     for r in region_aliases(named):
         at = [(q.find(a), -len(a)) for a in r.aliases if a in q]
         if at:
-            pos, neg = min(at)  # the earliest mention, in its longest form (宝坻区, not 宝坻)
+            pos, neg = min(at)  # the earliest mention, in its longest form (海淀区, not 海淀)
             spans.append((pos, -neg))
     spans.sort()
     joined = all(_COORDINATION.fullmatch(q[a + n : b]) for (a, n), (b, _) in zip(spans, spans[1:]))
@@ -274,7 +273,7 @@ def _read_question(question: str, regions: list[str], documents: list[dict] | No
                    focus_weight: float = DEFAULT.focus_weight) -> _Question:
     wanted = intents(question)
     named = mentioned_regions(question, regions)
-    apart = regions_asked_apart(question, regions)
+    apart = regions_asked_apart(question, named)
     from_metadata = bool(wanted & {"doc_number", "date"} and documents)
     return _Question(
         text=question,
@@ -284,7 +283,7 @@ def _read_question(question: str, regions: list[str], documents: list[dict] | No
         region_words=tuple(a for r in region_aliases(regions) for a in r.aliases),
         named=mentioned_region(question, regions) if len(named) <= 1 else None,  # several: answer per region
         several=set(apart),
-        explicit=bool(ACROSS_REGIONS.search(normalize(question))),
+        explicit=asks_every_region(question),
         from_metadata=from_metadata,
         meta_question=from_metadata and bool(named),
     )

@@ -134,7 +134,7 @@ class Assistant:
             # regions than an answer lists (a province's) is searched once: the per-region searches'
             # scores do not compare, and the deep pool already holds the regions the question is about.
             named = regions
-        if len(named) > 1 and (named == regions or regions_asked_apart(query, regions)):
+        if len(named) > 1 and (named == regions or regions_asked_apart(query, named)):
             # "海淀区和龙河经济开发区分别…": search each named region, so every one gets its line.
             hits = []
             for r in named:

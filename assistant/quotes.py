@@ -62,13 +62,14 @@ _PLACE_CUE = re.compile(r"设在|位于|地址|地点")
 
 
 def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str], clause, question: str = "") -> float:
-    s = expand_aliases(normalize(sentence)).lower()
+    plain = normalize(sentence)
+    s = expand_aliases(plain).lower()
     score = sum(w for t, w in q_weights.items() if t in s)
     if question and _type_mismatch(expand_aliases(normalize(question)), s):
         score -= TYPE_MISMATCH_PENALTY
-    if wanted & {"amount", "grant"} and AMOUNT_UNIT.search(normalize(sentence)):
+    if wanted & {"amount", "grant"} and AMOUNT_UNIT.search(plain):
         score += FIGURE_BONUS
-    if "count" in wanted and _COUNT_UNIT.search(normalize(sentence)):
+    if "count" in wanted and _COUNT_UNIT.search(plain):
         score += FIGURE_BONUS
     if "department" in wanted and (_DEPARTMENT_CUE.search(s) or (clause.department and clause.department in s)):
         score += DEPARTMENT_BONUS
@@ -76,9 +77,9 @@ def _sentence_score(sentence: str, q_weights: dict[str, float], wanted: set[str]
         score += CONDITION_BONUS
     if "place" in wanted and _PLACE_CUE.search(s):
         score += PLACE_BONUS
-    if "contact" in wanted and CONTACT.search(normalize(sentence)):
+    if "contact" in wanted and CONTACT.search(plain):
         score += FIGURE_BONUS  # the number or address asked for is a figure too
-    if len(normalize(sentence)) < 8:
+    if len(plain) < 8:
         score -= SHORT_SENTENCE_PENALTY
     return score
 
@@ -205,6 +206,7 @@ _QUESTION_WORD = re.compile(r"哪些|哪个|哪家|哪里|什么|如何|怎么|�
 FOCUS_CHARS = 4
 
 
+@lru_cache(maxsize=1024)  # read once per question, though every retrieved clause is quoted for it
 def focus_words(question: str) -> str:
     """The text around a question's first question word (in match form), or "" without one."""
     q = ACROSS_REGIONS.sub(" ", normalize(question))  # 分别, 各区: how to answer, not what is asked

@@ -203,9 +203,14 @@ def ranking_scores(sets: list[list[Item]], point, keep) -> dict:
     return {"hit@1": out, "objective": sum(out) / len(out)}
 
 
+def composed(it: Item, t: Thresholds) -> tuple:
+    """(refused by compose, answered right, evidence) of an item composed under t's min coverage and focus weight."""
+    return it.answers[(t.min_coverage, t.focus_weight)]
+
+
 def refused(it: Item, t: Thresholds) -> bool:
     """Whether the answer stage refuses an item under thresholds t (see answer.compose)."""
-    was_refused, _, ev = it.answers[(t.min_coverage, t.focus_weight)]
+    was_refused, _, ev = composed(it, t)
     return was_refused or ev.refuses(t)
 
 
@@ -221,7 +226,7 @@ def answer_scores(sets: list[list[Item]], t, keep) -> dict:
         return sum(1 for it in group if ok(it)) / len(group) if group else 0.0
 
     def right(it) -> bool:
-        return not refused(it, t_of(it)) and it.answers[(t_of(it).min_coverage, t_of(it).focus_weight)][1]
+        return not refused(it, t_of(it)) and composed(it, t_of(it))[1]
 
     answered_ok = rate(seed, right)
     refused_ok = rate(refuse, lambda it: refused(it, t_of(it)))
